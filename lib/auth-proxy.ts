@@ -1,0 +1,79 @@
+import cookieParser from 'cookie-parser';
+import express from 'express';
+import type { ErrorRequestHandler, RequestHandler } from 'express';
+import { toAuthProxyError } from './errors.js';
+import { resolveOptions } from './options.js';
+import type { AuthProxyOptions, Config } from './options.js';
+import { createProxy } from './proxy.js';
+import { RedisSessionStore } from './redis-session-store.js';
+import { createResponder } from './respond.js';
+import { resolveSession } from './resolve-session.js';
+import type { SessionStore } from './session-store.js';
+import { verifyToken } from './verify-token.js';
+
+/** The middleware `authProxy()` returns, with a handle on what it opened. */
+export interface AuthProxy extends RequestHandler {
+  /** The session store in use (the one given, or the Redis store built from the URL or client). */
+  readonly store: SessionStore;
+  /** Closes the Redis connection it opened from a URL and its upstream keep-alive sockets. */
+  close(): Promise<void>;
+}
+
+/**
+ * Creates the auth proxy: a middleware that reads the JWT session cookie, finds the session's
+ * credentials and proxies the request to `target` with `Authorization: Basic ...`.
+ *
+ * @example
+ * const mail = authProxy({ target: 'http://127.0.0.1:8080', jwtKey: process.env.JWT_KEY, redis: 'redis://127.0.0.1:6379/0' });
+ * app.use('/mail', mail);
+ * // on shutdown
+ * await mail.close();
+ */
+export function authProxy(options: AuthProxyOptions): AuthProxy {
+  const config = resolveOptions(options);
+  const { store, owned } = openStore(config);
+  const respond = createResponder(config.logger, config.onError);
+  const proxy = createProxy(config, respond);
+
+  const failure: ErrorRequestHandler = function authProxyFailure(err, req, res, _next) {
+    respond(toAuthProxyError(err), req, res);
+  };
+  const chain = express.Router();
+  chain.use(
+    cookieParser(),
+    ...verifyToken(config),
+    resolveSession(store, config.decodeCredentials),
+    proxy.middleware,
+    failure,
+  );
+
+  const middleware: RequestHandler = function authProxyMiddleware(req, res, next): void {
+    chain(req, res, next);
+  };
+  return Object.assign(middleware, {
+    store,
+    async close(): Promise<void> {
+      proxy.close();
+      if (owned) await store.close?.();
+    },
+  });
+}
+
+function openStore(config: Config): { store: SessionStore; owned: boolean } {
+  const { store: source, keyPrefix, logger } = config;
+  switch (source.kind) {
+    case 'store':
+      return { store: source.store, owned: false };
+    case 'client':
+      return { store: new RedisSessionStore(source.client, { keyPrefix, logger }), owned: false };
+    case 'url':
+      return {
+        store: new RedisSessionStore(source.url, {
+          keyPrefix,
+          logger,
+          commandTimeout: config.redisCommandTimeout,
+        }),
+        owned: true,
+      };
+  }
+}

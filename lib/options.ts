@@ -1,0 +1,349 @@
+import { createSecretKey } from 'node:crypto';
+import type { KeyObject } from 'node:crypto';
+import type { Request, Response } from 'express';
+import type { Options as HpmOptions } from 'http-proxy-middleware';
+import { openWith, parseCredentialsKey } from './credentials.js';
+import type { CredentialsKey } from './credentials.js';
+import { AuthProxyConfigError } from './errors.js';
+import type { AuthProxyError } from './errors.js';
+import { silentLogger } from './logger.js';
+import type { Logger } from './logger.js';
+import type { RedisClient } from './redis-session-store.js';
+import type { SessionStore } from './session-store.js';
+
+export type HmacAlgorithm = 'HS256' | 'HS384' | 'HS512';
+
+/** http-proxy-middleware options that cannot weaken authentication, passed through as given. */
+export const PASSTHROUGH_PROXY_OPTIONS = [
+  'changeOrigin',
+  'xfwd',
+  'secure',
+  'headers',
+  'pathRewrite',
+  'cookieDomainRewrite',
+  'cookiePathRewrite',
+  'hostRewrite',
+  'autoRewrite',
+  'protocolRewrite',
+  'preserveHeaderKeyCase',
+  'timeout',
+  'agent',
+] as const;
+
+export type ProxyPassthroughOptions = Pick<HpmOptions, (typeof PASSTHROUGH_PROXY_OPTIONS)[number]>;
+
+/**
+ * Replaces the default error response. Called after the failure is logged; it must answer.
+ *
+ * @example
+ * onError: (err, req, res) => res.status(err.status).send(renderLoginPage())
+ */
+export type ErrorHandler = (error: AuthProxyError, req: Request, res: Response) => void;
+
+/** Options of `authProxy()`. `undefined` means the same as absent. */
+export interface AuthProxyOptions {
+  /** Backend base URL (http or https). Its path is kept as a prefix of every proxied path. */
+  target: string | URL;
+  /** Shared HMAC secret of the JWTs: a string (UTF-8 bytes) or bytes. */
+  jwtKey: string | Uint8Array | KeyObject;
+  /** Where sessions are: a `redis://` / `rediss://` URL, an ioredis client, or a SessionStore. */
+  redis: string | RedisClient | SessionStore;
+  /** Name of the cookie holding the JWT. Default `'Authorization'`. */
+  cookieName?: string;
+  /** Accepted JWT algorithms, HMAC only. Default `['HS512']`. */
+  algorithms?: HmacAlgorithm[];
+  /** Seconds of clock skew allowed on `exp` and `nbf`. Default 0. */
+  clockTolerance?: number;
+  /** Prepended to the sid to form the Redis key (URL or client only). Default `''`. */
+  keyPrefix?: string;
+  /** Milliseconds a Redis command may take before 503 (URL only). Default 1000. */
+  redisCommandTimeout?: number;
+  /** Enables the built-in AES-256-GCM decoder of sealed credentials. */
+  credentialsKey?: CredentialsKey;
+  /** Turns the stored value into the Basic credentials; overrides the built-in decoders. */
+  decodeCredentials?: (stored: string) => string | Promise<string>;
+  /** Milliseconds of backend inactivity before 504. Default: none. */
+  proxyTimeout?: number;
+  /** Receives one line per refused request. Default: silent. */
+  logger?: Logger;
+  /** Renders refusals yourself (a login page, JSON...). */
+  onError?: ErrorHandler;
+  /** Further http-proxy-middleware options that are safe to pass through. */
+  proxy?: ProxyPassthroughOptions;
+}
+
+/** Where the sessions come from, still unopened: validation stays free of side effects. */
+export type StoreSource =
+  | { kind: 'url'; url: string }
+  | { kind: 'client'; client: RedisClient }
+  | { kind: 'store'; store: SessionStore };
+
+/** The validated, normalized form the chain runs on. */
+export interface Config {
+  target: string;
+  jwtKey: KeyObject;
+  algorithms: HmacAlgorithm[];
+  cookieName: string;
+  clockTolerance: number;
+  store: StoreSource;
+  keyPrefix: string;
+  redisCommandTimeout: number;
+  /** Undefined when credentials are stored in clear: the request path then stays synchronous. */
+  decodeCredentials: ((stored: string) => string | Promise<string>) | undefined;
+  proxyTimeout: number | undefined;
+  logger: Logger;
+  onError: ErrorHandler | undefined;
+  proxy: ProxyPassthroughOptions;
+}
+
+const KNOWN_OPTIONS = new Set<string>([
+  'target',
+  'jwtKey',
+  'redis',
+  'cookieName',
+  'algorithms',
+  'clockTolerance',
+  'keyPrefix',
+  'redisCommandTimeout',
+  'credentialsKey',
+  'decodeCredentials',
+  'proxyTimeout',
+  'logger',
+  'onError',
+  'proxy',
+]);
+const HMAC_ALGORITHMS = new Set<string>(['HS256', 'HS384', 'HS512']);
+// RFC 6265 token characters: what a browser will send back as a cookie name.
+const COOKIE_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+const LOGGER_METHODS = ['debug', 'info', 'warn', 'error'] as const;
+const PROXY_HEADERS_WE_OWN = new Set(['authorization', 'proxy-authorization', 'cookie']);
+
+/**
+ * Validates options once, at construction, into a Config. Every problem is collected and thrown
+ * together as an `AuthProxyConfigError` whose lines each name their option. The caller's object
+ * is never modified.
+ */
+export function resolveOptions(input: unknown): Config {
+  if (typeof input !== 'object' || input === null) {
+    throw new AuthProxyConfigError([
+      'options must be an object: authProxy({ target, jwtKey, redis })',
+    ]);
+  }
+  if ('socket' in input && 'method' in input) {
+    throw new AuthProxyConfigError([
+      'authProxy was given a request: call it with options, app.use(path, authProxy({ ... }))',
+    ]);
+  }
+  const options = input as Record<string, unknown>;
+  const problems: string[] = [];
+  for (const name of Object.keys(options)) {
+    if (!KNOWN_OPTIONS.has(name) && options[name] !== undefined) {
+      problems.push(`${name}: unknown option`);
+    }
+  }
+
+  const target = checkTarget(options.target, problems);
+  const jwtKey = checkJwtKey(options.jwtKey, problems);
+  const store = checkStore(options.redis, problems);
+
+  const cookieName = options.cookieName ?? 'Authorization';
+  if (typeof cookieName !== 'string' || !COOKIE_NAME.test(cookieName)) {
+    problems.push('cookieName: must be a non-empty cookie name (RFC 6265 token characters)');
+  }
+
+  const algorithms = options.algorithms ?? ['HS512'];
+  if (
+    !Array.isArray(algorithms) ||
+    algorithms.length === 0 ||
+    !algorithms.every((a) => typeof a === 'string' && HMAC_ALGORITHMS.has(a))
+  ) {
+    problems.push('algorithms: must be a non-empty array of HS256, HS384, HS512');
+  }
+
+  const clockTolerance = options.clockTolerance ?? 0;
+  if (!isNonNegativeNumber(clockTolerance)) {
+    problems.push('clockTolerance: must be a number of seconds >= 0');
+  }
+
+  const keyPrefix = options.keyPrefix ?? '';
+  if (typeof keyPrefix !== 'string') problems.push('keyPrefix: must be a string');
+  else if (keyPrefix !== '' && store?.kind === 'store') {
+    problems.push(
+      'keyPrefix: applies to a Redis URL or client; configure your SessionStore instead',
+    );
+  }
+
+  const redisCommandTimeout = options.redisCommandTimeout ?? 1000;
+  if (!isPositiveInteger(redisCommandTimeout)) {
+    problems.push('redisCommandTimeout: must be a whole number of milliseconds > 0');
+  } else if (options.redisCommandTimeout !== undefined && store?.kind !== 'url') {
+    problems.push('redisCommandTimeout: applies to a Redis URL; configure your client instead');
+  }
+
+  let credentialsKey: KeyObject | undefined;
+  if (options.credentialsKey !== undefined) {
+    const parsed = parseCredentialsKey(options.credentialsKey);
+    if (typeof parsed === 'string') problems.push(`credentialsKey: ${parsed}`);
+    else credentialsKey = parsed;
+  }
+
+  const decodeCredentials = options.decodeCredentials;
+  if (decodeCredentials !== undefined && typeof decodeCredentials !== 'function') {
+    problems.push(
+      'decodeCredentials: must be a function (stored: string) => string | Promise<string>',
+    );
+  }
+
+  const proxyTimeout = options.proxyTimeout;
+  if (proxyTimeout !== undefined && !isPositiveInteger(proxyTimeout)) {
+    problems.push('proxyTimeout: must be a whole number of milliseconds > 0');
+  }
+
+  const logger = options.logger ?? silentLogger;
+  if (
+    typeof logger !== 'object' ||
+    logger === null ||
+    !LOGGER_METHODS.every((m) => typeof (logger as Record<string, unknown>)[m] === 'function')
+  ) {
+    problems.push('logger: must have debug, info, warn and error methods (console fits)');
+  }
+
+  const onError = options.onError;
+  if (onError !== undefined && typeof onError !== 'function') {
+    problems.push('onError: must be a function (error, req, res) => void');
+  }
+
+  const proxy = checkProxyOptions(options.proxy, problems);
+
+  if (problems.length > 0) throw new AuthProxyConfigError(problems);
+  return {
+    target: target as string,
+    jwtKey: jwtKey as KeyObject,
+    algorithms: algorithms as HmacAlgorithm[],
+    cookieName: cookieName as string,
+    clockTolerance: clockTolerance as number,
+    store: store as StoreSource,
+    keyPrefix: keyPrefix as string,
+    redisCommandTimeout: redisCommandTimeout as number,
+    decodeCredentials:
+      (decodeCredentials as Config['decodeCredentials']) ??
+      (credentialsKey && ((stored: string) => openWith(stored, credentialsKey))),
+    proxyTimeout: proxyTimeout as number | undefined,
+    logger: logger as Logger,
+    onError: onError as ErrorHandler | undefined,
+    proxy,
+  };
+}
+
+function checkTarget(value: unknown, problems: string[]): string | undefined {
+  if (value === undefined) {
+    problems.push('target: required, the backend URL such as http://127.0.0.1:8080');
+    return undefined;
+  }
+  let url: URL;
+  try {
+    url = new URL(value instanceof URL ? value.href : String(value));
+  } catch {
+    problems.push('target: must be an absolute http(s) URL');
+    return undefined;
+  }
+  if (typeof value !== 'string' && !(value instanceof URL)) {
+    problems.push('target: must be a string or URL');
+  } else if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    problems.push('target: must be an http: or https: URL');
+  } else if (url.username !== '' || url.password !== '') {
+    problems.push('target: must not carry credentials; they come from the session');
+  } else if (url.search !== '' || url.hash !== '') {
+    problems.push('target: must not have a query string or fragment');
+  }
+  return url.href.replace(/\/$/, '');
+}
+
+function checkJwtKey(value: unknown, problems: string[]): KeyObject | undefined {
+  if (typeof value === 'string' && value !== '') return createSecretKey(Buffer.from(value, 'utf8'));
+  if (value instanceof Uint8Array && value.length > 0) return createSecretKey(Buffer.from(value));
+  if (typeof value === 'object' && value !== null && 'type' in value && value.type === 'secret') {
+    return value as KeyObject;
+  }
+  problems.push(
+    value === undefined
+      ? 'jwtKey: required, the HMAC secret shared with the login site'
+      : 'jwtKey: must be a non-empty string, Buffer or secret KeyObject',
+  );
+  return undefined;
+}
+
+function checkStore(value: unknown, problems: string[]): StoreSource | undefined {
+  if (typeof value === 'string') {
+    let url: URL | undefined;
+    try {
+      url = new URL(value);
+    } catch {
+      url = undefined;
+    }
+    if (url?.protocol === 'redis:' || url?.protocol === 'rediss:')
+      return { kind: 'url', url: value };
+    problems.push('redis: a string must be a redis:// or rediss:// URL');
+    return undefined;
+  }
+  if (typeof value === 'object' && value !== null) {
+    const candidate = value as Record<string, unknown>;
+    // ioredis clients (Redis, Cluster) are recognised by shape, so that a second copy of ioredis
+    // in node_modules still works.
+    if (typeof candidate.sendCommand === 'function' && typeof candidate.get === 'function') {
+      return { kind: 'client', client: value as RedisClient };
+    }
+    if (['get', 'set', 'delete'].every((m) => typeof candidate[m] === 'function')) {
+      return { kind: 'store', store: value as SessionStore };
+    }
+  }
+  problems.push(
+    value === undefined
+      ? 'redis: required, a redis:// URL, an ioredis client or a SessionStore'
+      : 'redis: must be a redis:// URL, an ioredis client or a SessionStore (get, set, delete)',
+  );
+  return undefined;
+}
+
+function checkProxyOptions(value: unknown, problems: string[]): ProxyPassthroughOptions {
+  if (value === undefined) return {};
+  if (typeof value !== 'object' || value === null) {
+    problems.push('proxy: must be an object of http-proxy-middleware options');
+    return {};
+  }
+  const allowed = new Set<string>(PASSTHROUGH_PROXY_OPTIONS);
+  const passthrough: Record<string, unknown> = {};
+  for (const [name, option] of Object.entries(value)) {
+    if (option === undefined) continue;
+    if (!allowed.has(name)) {
+      problems.push(
+        `proxy.${name}: not supported here (allowed: ${PASSTHROUGH_PROXY_OPTIONS.join(', ')})`,
+      );
+    } else if (name === 'headers' && !checkHeaders(option)) {
+      problems.push(
+        'proxy.headers: must map names to strings, and not set Authorization or Cookie',
+      );
+    } else {
+      passthrough[name] = option;
+    }
+  }
+  return passthrough as ProxyPassthroughOptions;
+}
+
+function checkHeaders(headers: unknown): boolean {
+  return (
+    typeof headers === 'object' &&
+    headers !== null &&
+    Object.entries(headers).every(
+      ([name, v]) => typeof v === 'string' && !PROXY_HEADERS_WE_OWN.has(name.toLowerCase()),
+    )
+  );
+}
+
+function isNonNegativeNumber(value: unknown): boolean {
+  return typeof value === 'number' && Number.isFinite(value) && value >= 0;
+}
+
+function isPositiveInteger(value: unknown): boolean {
+  return typeof value === 'number' && Number.isInteger(value) && value > 0;
+}

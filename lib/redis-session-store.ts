@@ -1,0 +1,139 @@
+import { Redis } from 'ioredis';
+import type { Cluster, RedisOptions } from 'ioredis';
+import { AuthProxyError } from './errors.js';
+import { silentLogger } from './logger.js';
+import type { Logger } from './logger.js';
+import { checkTtl, parseSession, serializeSession } from './session-store.js';
+import type { Session, SessionStore } from './session-store.js';
+
+/** An ioredis client: a single node, Sentinel-managed, or a Cluster. */
+export type RedisClient = Redis | Cluster;
+
+export interface RedisSessionStoreOptions {
+  /** Prepended to every sid to form the Redis key. Default `''`. */
+  keyPrefix?: string;
+  /**
+   * Milliseconds a command may take before the request is answered 503, when the store creates
+   * its own client from a URL. Default 1000.
+   */
+  commandTimeout?: number;
+  /** Receives connection state changes, never keys or values. */
+  logger?: Logger;
+}
+
+/**
+ * Client settings for the request path. The defaults of ioredis would hold a request for many
+ * seconds while Redis is down (offline queue, 20 retries); here a command waits at most
+ * `commandTimeout`, even while connecting, so the first request after start-up still succeeds
+ * and an outage answers 503 quickly, and reconnection goes on in the background.
+ */
+export function requestPathRedisOptions(commandTimeout: number): RedisOptions {
+  return {
+    commandTimeout,
+    connectTimeout: Math.max(commandTimeout, 2000),
+    enableOfflineQueue: true,
+    maxRetriesPerRequest: 1,
+    retryStrategy: (attempt: number) => Math.min(50 * 2 ** attempt, 2000),
+  };
+}
+
+/**
+ * Sessions in Redis, as JSON under `<keyPrefix><sid>`, the format login sites already write.
+ * Given a URL it owns its connection (closed by `close()`); given a client it only borrows it.
+ *
+ * @example
+ * const store = new RedisSessionStore('redis://127.0.0.1:6379/0', { keyPrefix: 'session:' });
+ * await store.set(sid, { credentials }, 3600);
+ */
+export class RedisSessionStore implements SessionStore {
+  readonly client: RedisClient;
+  readonly #keyPrefix: string;
+  readonly #owned: boolean;
+
+  constructor(redis: string | RedisClient, options: RedisSessionStoreOptions = {}) {
+    this.#keyPrefix = options.keyPrefix ?? '';
+    const logger = options.logger ?? silentLogger;
+    if (typeof redis === 'string') {
+      this.client = new Redis(redis, requestPathRedisOptions(options.commandTimeout ?? 1000));
+      this.#owned = true;
+    } else {
+      this.client = redis;
+      this.#owned = false;
+    }
+    if (this.#owned) watchConnection(this.client, logger);
+  }
+
+  async get(sid: string): Promise<Session | undefined> {
+    let raw: string | null;
+    try {
+      raw = await this.client.get(this.#keyPrefix + sid);
+    } catch (cause) {
+      throw unavailable(cause);
+    }
+    return raw === null ? undefined : parseSession(raw);
+  }
+
+  async set(sid: string, session: Session, ttlSeconds?: number): Promise<void> {
+    checkTtl(ttlSeconds);
+    const key = this.#keyPrefix + sid;
+    const data = serializeSession(session);
+    try {
+      if (ttlSeconds === undefined) await this.client.set(key, data);
+      else await this.client.set(key, data, 'EX', ttlSeconds);
+    } catch (cause) {
+      throw unavailable(cause);
+    }
+  }
+
+  async delete(sid: string): Promise<void> {
+    try {
+      await this.client.del(this.#keyPrefix + sid);
+    } catch (cause) {
+      throw unavailable(cause);
+    }
+  }
+
+  /** Resolves when Redis answers a PING, rejects `ERR_STORE_UNAVAILABLE` otherwise. */
+  async ping(): Promise<void> {
+    try {
+      await this.client.ping();
+    } catch (cause) {
+      throw unavailable(cause);
+    }
+  }
+
+  /** Closes the connection if this store opened it; a borrowed client is left to its owner. */
+  async close(): Promise<void> {
+    if (!this.#owned) return;
+    try {
+      await this.client.quit();
+    } catch {
+      // quit fails when the connection is already down; disconnect still releases the socket.
+      this.client.disconnect();
+    }
+  }
+}
+
+function unavailable(cause: unknown): AuthProxyError {
+  return new AuthProxyError('ERR_STORE_UNAVAILABLE', 'session store did not answer', { cause });
+}
+
+// An 'error' event without a listener would crash the process. Only the first failure of an
+// outage is logged: ioredis reports every reconnection attempt.
+function watchConnection(client: RedisClient, logger: Logger): void {
+  let down = false;
+  client.on('error', (err: Error) => {
+    if (down) return;
+    down = true;
+    logger.warn(`express-auth-proxy: redis connection failed (${errorLabel(err)}); retrying`);
+  });
+  client.on('ready', () => {
+    if (down) logger.info('express-auth-proxy: redis connection restored');
+    down = false;
+  });
+}
+
+function errorLabel(err: Error): string {
+  const code = (err as { code?: unknown }).code;
+  return typeof code === 'string' ? code : err.name;
+}

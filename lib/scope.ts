@@ -1,0 +1,23 @@
+import type { IncomingMessage } from 'node:http';
+
+/**
+ * What the chain learns about one request, in one place. Kept under a symbol so that it cannot
+ * collide with the application's own request properties or be set by anything outside the chain.
+ */
+export interface Scope {
+  sid: string;
+  /** The complete upstream Authorization value, set once credentials are resolved. */
+  authorization: string | undefined;
+}
+
+const SCOPE = Symbol('express-auth-proxy.scope');
+
+type ScopedRequest = IncomingMessage & { [SCOPE]?: Scope };
+
+export function setScope(req: IncomingMessage, scope: Scope): void {
+  (req as ScopedRequest)[SCOPE] = scope;
+}
+
+export function scopeOf(req: IncomingMessage): Scope | undefined {
+  return (req as ScopedRequest)[SCOPE];
+}

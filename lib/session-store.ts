@@ -1,0 +1,53 @@
+import { AuthProxyError } from './errors.js';
+
+/** What a login site stores for a session id: `{"credentials": "..."}`. */
+export interface Session {
+  credentials: string;
+}
+
+/**
+ * Where sessions live. `get` resolves `undefined` for an unknown or expired sid; it rejects with
+ * `AuthProxyError` `ERR_SESSION_MALFORMED` for unreadable data and `ERR_STORE_UNAVAILABLE` when
+ * the backing service cannot answer (other rejections are treated as unavailability).
+ *
+ * @example
+ * const store: SessionStore = new MemorySessionStore();
+ * await store.set('sid-1', { credentials: 'YWxpY2U6d29uZGVybGFuZA==' }, 3600);
+ */
+export interface SessionStore {
+  get(sid: string): Promise<Session | undefined>;
+  set(sid: string, session: Session, ttlSeconds?: number): Promise<void>;
+  delete(sid: string): Promise<void>;
+  /** Releases connections the store opened itself. */
+  close?(): Promise<void>;
+}
+
+/** Parses the stored JSON, refusing anything but an object with a string `credentials`. */
+export function parseSession(raw: string): Session {
+  let data: unknown;
+  try {
+    data = JSON.parse(raw);
+  } catch (cause) {
+    throw new AuthProxyError('ERR_SESSION_MALFORMED', 'session is not valid JSON', { cause });
+  }
+  if (typeof data !== 'object' || data === null || Array.isArray(data)) {
+    throw new AuthProxyError('ERR_SESSION_MALFORMED', 'session is not a JSON object');
+  }
+  const { credentials } = data as { credentials?: unknown };
+  if (typeof credentials !== 'string') {
+    throw new AuthProxyError('ERR_SESSION_MALFORMED', 'session has no string "credentials"');
+  }
+  return { credentials };
+}
+
+/** The stored form, shared by every store so that they all read each other's data. */
+export function serializeSession(session: Session): string {
+  return JSON.stringify({ credentials: session.credentials });
+}
+
+/** Validates arguments of `set` the same way for every store. */
+export function checkTtl(ttlSeconds: number | undefined): void {
+  if (ttlSeconds !== undefined && !(Number.isInteger(ttlSeconds) && ttlSeconds > 0)) {
+    throw new TypeError('express-auth-proxy: ttlSeconds must be a positive integer');
+  }
+}

@@ -1,0 +1,82 @@
+import type { ErrorRequestHandler, Request, RequestHandler } from 'express';
+import { expressjwt, UnauthorizedError } from 'express-jwt';
+import { tokenFromCookieValue } from './cookie-token.js';
+import { AuthProxyError } from './errors.js';
+import type { Config } from './options.js';
+
+// A name of our own: an application's express-jwt elsewhere sets `req.auth` for another token,
+// which must never be mistaken for ours (for example when ours skipped a CORS preflight).
+const CLAIMS = 'authProxyClaims';
+
+/**
+ * The token stages: express-jwt reading the JWT from the auth cookie and verifying it, then a
+ * translation of its errors into our codes.
+ */
+export function verifyToken(config: Config): [RequestHandler, ErrorRequestHandler] {
+  const { cookieName } = config;
+  const verify = expressjwt({
+    secret: config.jwtKey,
+    algorithms: config.algorithms,
+    clockTolerance: config.clockTolerance,
+    credentialsRequired: true,
+    requestProperty: CLAIMS,
+    getToken(req: Request): string | undefined {
+      const value = (req.cookies as Record<string, unknown> | undefined)?.[cookieName];
+      if (value === undefined || value === '') return undefined;
+      // cookie-parser turns "j:{...}" values into objects: never a token of ours.
+      if (typeof value !== 'string') {
+        throw new AuthProxyError('ERR_TOKEN_MALFORMED', 'auth cookie is not a string');
+      }
+      return tokenFromCookieValue(value);
+    },
+  });
+  const translateTokenError: ErrorRequestHandler = (err, _req, _res, next) => {
+    next(tokenError(err));
+  };
+  return [verify as RequestHandler, translateTokenError];
+}
+
+/** Maps what express-jwt (and jsonwebtoken beneath it) throws onto our codes. */
+export function tokenError(err: unknown): AuthProxyError {
+  if (err instanceof AuthProxyError) return err;
+  if (!(err instanceof UnauthorizedError)) {
+    return new AuthProxyError('ERR_INTERNAL', 'token verification failed unexpectedly', {
+      cause: err,
+    });
+  }
+  if (err.code === 'credentials_required') {
+    return new AuthProxyError('ERR_TOKEN_MISSING', 'no auth cookie', { cause: err });
+  }
+  // Matched by name: jsonwebtoken is express-jwt's dependency, not ours to import.
+  const inner: unknown = err.inner;
+  const innerName = inner instanceof Error ? inner.name : '';
+  if (innerName === 'TokenExpiredError') {
+    return new AuthProxyError('ERR_TOKEN_EXPIRED', 'token expired', { cause: err });
+  }
+  if (innerName === 'NotBeforeError') {
+    return new AuthProxyError('ERR_TOKEN_NOT_YET_VALID', 'token not yet valid', { cause: err });
+  }
+  const reason = inner instanceof Error ? inner.message : err.message;
+  return new AuthProxyError('ERR_TOKEN_INVALID', `token rejected: ${reason}`, { cause: err });
+}
+
+/**
+ * Takes the verified claims off the request and returns the session id. Our policy is stricter
+ * than jsonwebtoken's: `exp` is required (a token without it would never expire) and `sid` must
+ * be a non-empty string.
+ */
+export function takeSid(req: Request): string {
+  const claims = (req as unknown as Record<string, unknown>)[CLAIMS];
+  // Absent when express-jwt let a CORS preflight through unverified: fail closed.
+  if (typeof claims !== 'object' || claims === null) {
+    throw new AuthProxyError('ERR_TOKEN_MISSING', 'request carries no verified token');
+  }
+  const { sid, exp } = claims as { sid?: unknown; exp?: unknown };
+  if (typeof exp !== 'number') {
+    throw new AuthProxyError('ERR_TOKEN_CLAIM_MISSING', 'token has no exp claim');
+  }
+  if (typeof sid !== 'string' || sid === '') {
+    throw new AuthProxyError('ERR_TOKEN_CLAIM_MISSING', 'token has no string sid claim');
+  }
+  return sid;
+}

@@ -1,0 +1,130 @@
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { after, afterEach, before, describe, it } from 'node:test';
+import { Redis } from 'ioredis';
+import { RedisSessionStore } from '../../lib/index.js';
+import { startBackend } from '../helpers/backend.js';
+import type { Backend } from '../helpers/backend.js';
+import { request } from '../helpers/http.js';
+import { recordingLogger, startProxyApp } from '../helpers/proxy-app.js';
+import type { ProxyApp } from '../helpers/proxy-app.js';
+import { startRedis } from '../helpers/redis-server.js';
+import type { RedisServer } from '../helpers/redis-server.js';
+import { authCookie, JWT_KEY } from '../helpers/tokens.js';
+
+const CREDENTIALS = Buffer.from('foo:bar').toString('base64');
+const SESSION = JSON.stringify({ credentials: CREDENTIALS });
+
+let redisServer: RedisServer;
+let backend: Backend;
+let proxy: ProxyApp | undefined;
+const logger = recordingLogger();
+
+before(async () => {
+  redisServer = await startRedis();
+  backend = await startBackend();
+});
+after(async () => {
+  await backend.close();
+  await redisServer.stop();
+});
+afterEach(async () => {
+  await proxy?.close();
+  proxy = undefined;
+});
+
+async function seed(): Promise<void> {
+  const client = new Redis(redisServer.url);
+  try {
+    await client.set('sid', SESSION);
+  } finally {
+    client.disconnect();
+  }
+}
+
+function storeClient(): Redis {
+  const store = proxy?.proxies[0]?.store;
+  assert.ok(store instanceof RedisSessionStore);
+  return store.client as Redis;
+}
+
+describe('Redis availability', () => {
+  it('answers the first request after start-up while the client is still connecting', async () => {
+    await seed();
+    proxy = await startProxyApp({
+      '/': { target: backend.url, jwtKey: JWT_KEY, redis: redisServer.url, logger },
+    });
+    assert.notEqual(storeClient().status, 'ready');
+    const reply = await request(`${proxy.url}/x`, { headers: { cookie: authCookie('sid') } });
+    assert.equal(reply.status, 200);
+  });
+
+  it('answers 503 with Retry-After within the command timeout, then recovers by itself', async () => {
+    await seed();
+    proxy = await startProxyApp({
+      '/': { target: backend.url, jwtKey: JWT_KEY, redis: redisServer.url, logger },
+    });
+    const cookie = authCookie('sid');
+    assert.equal((await request(`${proxy.url}/x`, { headers: { cookie } })).status, 200);
+    const client = storeClient();
+    const seenBefore = backend.seen.length;
+
+    const closed = once(client, 'close');
+    await redisServer.stop();
+    await closed;
+    const started = Date.now();
+    const down = await request(`${proxy.url}/x`, { headers: { cookie } });
+    const elapsed = Date.now() - started;
+    assert.equal(down.status, 503);
+    assert.equal(down.headers['retry-after'], '5');
+    assert.match(down.body, /ERR_STORE_UNAVAILABLE/);
+    assert.ok(elapsed < 2500, `503 took ${elapsed} ms`);
+    assert.equal(backend.seen.length, seenBefore);
+    assert.ok(logger.lines.some((line) => line.includes('redis connection failed')));
+
+    const ready = once(client, 'ready');
+    await redisServer.start();
+    await ready;
+    await seed(); // the restarted server has no persistence
+    const back = await request(`${proxy.url}/x`, { headers: { cookie } });
+    assert.equal(back.status, 200);
+  });
+
+  it('answers 503 when Redis is slower than redisCommandTimeout', async () => {
+    await seed();
+    proxy = await startProxyApp({
+      '/': {
+        target: backend.url,
+        jwtKey: JWT_KEY,
+        redis: redisServer.url,
+        redisCommandTimeout: 200,
+        logger,
+      },
+    });
+    const cookie = authCookie('sid');
+    assert.equal((await request(`${proxy.url}/x`, { headers: { cookie } })).status, 200);
+    const pauser = new Redis(redisServer.url);
+    try {
+      await pauser.call('CLIENT', 'PAUSE', '1000', 'ALL');
+      const started = Date.now();
+      const slow = await request(`${proxy.url}/x`, { headers: { cookie } });
+      assert.equal(slow.status, 503);
+      assert.ok(Date.now() - started < 900);
+    } finally {
+      pauser.disconnect();
+    }
+  });
+});
+
+describe('RedisSessionStore', () => {
+  it('leaves a borrowed client open on close', async () => {
+    const client = new Redis(redisServer.url);
+    try {
+      const store = new RedisSessionStore(client);
+      await store.close();
+      assert.equal(await client.ping(), 'PONG');
+    } finally {
+      client.disconnect();
+    }
+  });
+});
