@@ -17,31 +17,43 @@ interface Entry {
 export class MemorySessionStore implements SessionStore {
   readonly #entries = new Map<string, Entry>();
   readonly #now: () => number;
+  // Sessions nobody reads again would stay forever: sweep whenever the map has doubled.
+  #sweepAt = 1024;
 
   /** `now` (milliseconds) is injectable so expiry can be tested without waiting. */
   constructor(options: { now?: () => number } = {}) {
     this.#now = options.now ?? Date.now;
   }
 
+  // Promise executors turn a throw into a rejection, as an async store would report it.
   get(sid: string): Promise<Session | undefined> {
-    const entry = this.#entries.get(sid);
-    if (entry === undefined) return Promise.resolve(undefined);
-    if (entry.expiresAt <= this.#now()) {
-      this.#entries.delete(sid);
-      return Promise.resolve(undefined);
-    }
-    try {
-      return Promise.resolve(parseSession(entry.data));
-    } catch (err) {
-      return Promise.reject(err as Error);
-    }
+    return new Promise((resolve) => {
+      const entry = this.#entries.get(sid);
+      if (entry === undefined || entry.expiresAt <= this.#now()) {
+        this.#entries.delete(sid);
+        resolve(undefined);
+      } else {
+        resolve(parseSession(entry.data));
+      }
+    });
   }
 
   set(sid: string, session: Session, ttlSeconds?: number): Promise<void> {
-    checkTtl(ttlSeconds);
-    const expiresAt = ttlSeconds === undefined ? Infinity : this.#now() + ttlSeconds * 1000;
-    this.#entries.set(sid, { data: serializeSession(session), expiresAt });
-    return Promise.resolve();
+    return new Promise((resolve) => {
+      checkTtl(ttlSeconds);
+      const expiresAt = ttlSeconds === undefined ? Infinity : this.#now() + ttlSeconds * 1000;
+      this.#entries.set(sid, { data: serializeSession(session), expiresAt });
+      if (this.#entries.size >= this.#sweepAt) this.#sweep();
+      resolve();
+    });
+  }
+
+  #sweep(): void {
+    const now = this.#now();
+    for (const [sid, entry] of this.#entries) {
+      if (entry.expiresAt <= now) this.#entries.delete(sid);
+    }
+    this.#sweepAt = Math.max(1024, this.#entries.size * 2);
   }
 
   delete(sid: string): Promise<void> {

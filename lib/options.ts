@@ -202,7 +202,6 @@ export function resolveOptions(input: unknown): Config {
   const logger = options.logger ?? silentLogger;
   if (
     typeof logger !== 'object' ||
-    logger === null ||
     !LOGGER_METHODS.every((m) => typeof (logger as Record<string, unknown>)[m] === 'function')
   ) {
     problems.push('logger: must have debug, info, warn and error methods (console fits)');
@@ -240,16 +239,18 @@ function checkTarget(value: unknown, problems: string[]): string | undefined {
     problems.push('target: required, the backend URL such as http://127.0.0.1:8080');
     return undefined;
   }
+  if (typeof value !== 'string' && !(value instanceof URL)) {
+    problems.push('target: must be a string or URL');
+    return undefined;
+  }
   let url: URL;
   try {
-    url = new URL(value instanceof URL ? value.href : String(value));
+    url = new URL(typeof value === 'string' ? value : value.href);
   } catch {
     problems.push('target: must be an absolute http(s) URL');
     return undefined;
   }
-  if (typeof value !== 'string' && !(value instanceof URL)) {
-    problems.push('target: must be a string or URL');
-  } else if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
     problems.push('target: must be an http: or https: URL');
   } else if (url.username !== '' || url.password !== '') {
     problems.push('target: must not carry credentials; they come from the session');
@@ -327,7 +328,7 @@ function checkProxyOptions(value: unknown, problems: string[]): ProxyPassthrough
       passthrough[name] = option;
     }
   }
-  return passthrough as ProxyPassthroughOptions;
+  return passthrough;
 }
 
 function checkHeaders(headers: unknown): boolean {

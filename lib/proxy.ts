@@ -23,8 +23,8 @@ export interface ProxyStage {
  */
 export function createProxy(config: Config, respond: Responder): ProxyStage {
   const ownsAgent = config.proxy.agent === undefined;
-  const agent =
-    config.proxy.agent ??
+  const agent: HttpAgent =
+    (config.proxy.agent as HttpAgent | undefined) ??
     (config.target.startsWith('https:')
       ? new HttpsAgent({ keepAlive: true })
       : new HttpAgent({ keepAlive: true }));
@@ -59,7 +59,7 @@ export function createProxy(config: Config, respond: Responder): ProxyStage {
   return {
     middleware,
     close(): void {
-      if (ownsAgent && 'destroy' in agent) agent.destroy();
+      if (ownsAgent) agent.destroy();
     },
   };
 }
@@ -135,7 +135,7 @@ export function upstreamError(err: unknown): AuthProxyError {
   const mapped = typeof code === 'string' ? UPSTREAM_CODES[code] : undefined;
   return new AuthProxyError(
     mapped ?? 'ERR_UPSTREAM_FAILED',
-    `backend request failed (${String(code ?? 'error')})`,
+    `backend request failed (${typeof code === 'string' ? code : 'error'})`,
     {
       cause: err,
     },

@@ -25,5 +25,5 @@ const STATUS: Readonly<Record<ErrorCode, number>> = {
  */
 export function statusForCode(code: ErrorCode): number {
   // An unknown code can only come from a cast; failing closed means 500, never a pass.
-  return (STATUS[code] as number | undefined) ?? 500;
+  return Object.hasOwn(STATUS, code) ? STATUS[code] : 500;
 }

@@ -44,15 +44,15 @@ async function launch(port: number): Promise<ChildProcess> {
     child.once('exit', (code) => {
       reject(new Error(`redis-server exited with ${String(code)} before it was ready:\n${output}`));
     });
-    child.stdout?.on('data', (chunk: Buffer) => {
+    child.stdout.on('data', (chunk: Buffer) => {
       output += chunk.toString();
       if (output.includes('Ready to accept connections')) resolve();
     });
   });
   child.removeAllListeners('exit');
-  child.stdout?.removeAllListeners('data');
-  child.stdout?.resume();
-  child.stderr?.resume();
+  child.stdout.removeAllListeners('data');
+  child.stdout.resume();
+  child.stderr.resume();
   return child;
 }
 

@@ -1,0 +1,124 @@
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { request as httpRequest } from 'node:http';
+import { after, before, describe, it } from 'node:test';
+import { Readable } from 'node:stream';
+import { MemorySessionStore } from '../../lib/index.js';
+import { startBackend } from '../helpers/backend.js';
+import type { Backend, Seen } from '../helpers/backend.js';
+import { request } from '../helpers/http.js';
+import { startProxyApp } from '../helpers/proxy-app.js';
+import type { ProxyApp } from '../helpers/proxy-app.js';
+import { authCookie, JWT_KEY } from '../helpers/tokens.js';
+
+const MiB = 1024 * 1024;
+const CHUNK = Buffer.alloc(64 * 1024, 'x');
+
+/** Bytes produced on demand, never held at once. */
+function generated(totalBytes: number): Readable {
+  let left = totalBytes;
+  return new Readable({
+    read() {
+      if (left <= 0) {
+        this.push(null);
+        return;
+      }
+      const chunk = left >= CHUNK.length ? CHUNK : CHUNK.subarray(0, left);
+      left -= chunk.length;
+      this.push(chunk);
+    },
+  });
+}
+
+function sha256Of(totalBytes: number): string {
+  const hash = createHash('sha256');
+  for (let left = totalBytes; left > 0; left -= CHUNK.length) {
+    hash.update(left >= CHUNK.length ? CHUNK : CHUNK.subarray(0, left));
+  }
+  return hash.digest('hex');
+}
+
+/** Samples external memory (Buffers) while `work` runs; a proxy that buffers shows up here. */
+async function peakBufferGrowth(work: () => Promise<void>): Promise<number> {
+  global.gc?.();
+  const base = process.memoryUsage().arrayBuffers;
+  let peak = base;
+  const timer = setInterval(() => {
+    peak = Math.max(peak, process.memoryUsage().arrayBuffers);
+  }, 5);
+  try {
+    await work();
+  } finally {
+    clearInterval(timer);
+  }
+  return peak - base;
+}
+
+let backend: Backend;
+let proxy: ProxyApp;
+const store = new MemorySessionStore();
+
+before(async () => {
+  await store.set('sid', { credentials: Buffer.from('foo:bar').toString('base64') });
+  backend = await startBackend((req, res, seen) => {
+    if (req.url?.startsWith('/download/')) {
+      const bytes = Number(req.url.slice('/download/'.length));
+      res.writeHead(200, { 'content-type': 'application/octet-stream' });
+      generated(bytes).pipe(res);
+    } else {
+      res.end(JSON.stringify(seen));
+    }
+  });
+  proxy = await startProxyApp({ '/': { target: backend.url, jwtKey: JWT_KEY, redis: store } });
+});
+after(async () => {
+  await proxy.close();
+  await backend.close();
+});
+
+describe('streaming', () => {
+  it('streams a 100 MB upload with flat memory', async () => {
+    const size = 100 * MiB;
+    let reply = { status: 0, body: '' };
+    const growth = await peakBufferGrowth(async () => {
+      reply = await request(`${proxy.url}/upload`, {
+        method: 'PUT',
+        headers: { cookie: authCookie('sid'), 'content-length': String(size) },
+        body: generated(size),
+      });
+    });
+    assert.equal(reply.status, 200);
+    const seen = JSON.parse(reply.body) as Seen;
+    assert.equal(seen.bodyBytes, size);
+    assert.equal(seen.bodySha256, sha256Of(size));
+    assert.ok(growth < 32 * MiB, `buffers grew by ${(growth / MiB).toFixed(1)} MiB`);
+  });
+
+  it('streams a 100 MB download with flat memory', async () => {
+    const size = 100 * MiB;
+    let received = 0;
+    const hash = createHash('sha256');
+    const growth = await peakBufferGrowth(
+      () =>
+        new Promise<void>((resolve, reject) => {
+          const req = httpRequest(`${proxy.url}/download/${size}`, {
+            headers: { cookie: authCookie('sid') },
+            agent: false,
+          });
+          req.on('error', reject);
+          req.on('response', (res) => {
+            res.on('data', (chunk: Buffer) => {
+              received += chunk.length;
+              hash.update(chunk);
+            });
+            res.on('end', resolve);
+            res.on('error', reject);
+          });
+          req.end();
+        }),
+    );
+    assert.equal(received, size);
+    assert.equal(hash.digest('hex'), sha256Of(size));
+    assert.ok(growth < 32 * MiB, `buffers grew by ${(growth / MiB).toFixed(1)} MiB`);
+  });
+});

@@ -1,0 +1,60 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { withoutCookie } from '../../lib/cookie-header.js';
+import { tokenFromCookieValue } from '../../lib/cookie-token.js';
+import { AuthProxyError } from '../../lib/index.js';
+
+const JWT = 'eyJhbGciOiJIUzUxMiJ9.eyJzaWQiOiJzIn0.c2lnbmF0dXJl';
+
+describe('tokenFromCookieValue', () => {
+  const accepted: [string, string][] = [
+    ['standard base64', Buffer.from(JWT).toString('base64')],
+    ['url-safe base64', Buffer.from(JWT).toString('base64url')],
+    ['base64 of a quoted JWT', Buffer.from(`"${JWT}"`).toString('base64')],
+    ['the raw JWT', JWT],
+    ['a quoted raw JWT', `"${JWT}"`],
+  ];
+  for (const [name, value] of accepted) {
+    it(`accepts ${name}`, () => {
+      assert.equal(tokenFromCookieValue(value), JWT);
+    });
+  }
+
+  const refused: [string, string][] = [
+    ['foo:bar', 'foo:bar'],
+    ['base64 of a non-JWT', Buffer.from('foo:bar').toString('base64')],
+    ['text that is not base64', 'not base64!'],
+    ['a JWT with an empty signature', 'eyJhbGciOiJub25lIn0.eyJzaWQiOiJzIn0.'],
+    ['a JWT with two segments', 'eyJhbGciOiJIUzUxMiJ9.eyJzaWQiOiJzIn0'],
+    ['an unbalanced quote', Buffer.from(`"${JWT}`).toString('base64')],
+    ['an oversized value', `${JWT}${'a'.repeat(9000)}`],
+    ['padding in the middle', 'ab=c'],
+  ];
+  for (const [name, value] of refused) {
+    it(`refuses ${name} with ERR_TOKEN_MALFORMED`, () => {
+      assert.throws(
+        () => tokenFromCookieValue(value),
+        (err) => err instanceof AuthProxyError && err.code === 'ERR_TOKEN_MALFORMED',
+      );
+    });
+  }
+});
+
+describe('withoutCookie', () => {
+  const cases: [string, string, string | undefined][] = [
+    ['Authorization=abc', 'Authorization', undefined],
+    ['a=1; Authorization=abc; b=2', 'Authorization', 'a=1; b=2'],
+    ['a=1;Authorization=abc', 'Authorization', 'a=1'],
+    ['Authorization=x; Authorization=y; c=3', 'Authorization', 'c=3'],
+    ['a=1; b=2', 'Authorization', 'a=1; b=2'],
+    ['XAuthorization=1; Authorization2=2', 'Authorization', 'XAuthorization=1; Authorization2=2'],
+    ['authorization=lower', 'Authorization', 'authorization=lower'],
+    ['a=x=y; Authorization=abc==', 'Authorization', 'a=x=y'],
+    [' Authorization = abc ; a=1', 'Authorization', 'a=1'],
+  ];
+  for (const [header, name, expected] of cases) {
+    it(`turns "${header}" into ${JSON.stringify(expected)}`, () => {
+      assert.equal(withoutCookie(header, name), expected);
+    });
+  }
+});

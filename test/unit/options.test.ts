@@ -1,0 +1,142 @@
+import assert from 'node:assert/strict';
+import { createSecretKey } from 'node:crypto';
+import { describe, it } from 'node:test';
+import { resolveOptions } from '../../lib/options.js';
+import { AuthProxyConfigError, MemorySessionStore } from '../../lib/index.js';
+
+const VALID = {
+  target: 'http://127.0.0.1:8080',
+  jwtKey: 'secret',
+  redis: 'redis://127.0.0.1:6379/0',
+};
+
+function problemsOf(options: unknown): readonly string[] {
+  try {
+    resolveOptions(options);
+  } catch (err) {
+    assert.ok(err instanceof AuthProxyConfigError, String(err));
+    assert.equal(err.code, 'ERR_INVALID_OPTIONS');
+    assert.ok(err instanceof TypeError);
+    return err.problems;
+  }
+  assert.fail('resolveOptions accepted invalid options');
+}
+
+describe('resolveOptions', () => {
+  it('applies the defaults', () => {
+    const config = resolveOptions(VALID);
+    assert.equal(config.target, 'http://127.0.0.1:8080');
+    assert.equal(config.cookieName, 'Authorization');
+    assert.deepEqual(config.algorithms, ['HS512']);
+    assert.equal(config.clockTolerance, 0);
+    assert.equal(config.keyPrefix, '');
+    assert.equal(config.redisCommandTimeout, 1000);
+    assert.equal(config.decodeCredentials, undefined);
+    assert.equal(config.proxyTimeout, undefined);
+    assert.deepEqual(config.store, { kind: 'url', url: VALID.redis });
+    assert.equal(config.jwtKey.type, 'secret');
+    assert.equal(config.jwtKey.symmetricKeySize, 6);
+  });
+
+  it('does not modify the caller object', () => {
+    const options = { ...VALID, proxy: { changeOrigin: false } };
+    const copy = structuredClone(options);
+    resolveOptions(options);
+    assert.deepEqual(options, copy);
+  });
+
+  it('accepts a Buffer or KeyObject jwtKey, a URL target and a SessionStore', () => {
+    const store = new MemorySessionStore();
+    const config = resolveOptions({
+      target: new URL('https://backend.test/remote.php/'),
+      jwtKey: Buffer.from('k'),
+      redis: store,
+    });
+    assert.equal(config.target, 'https://backend.test/remote.php');
+    assert.deepEqual(config.store, { kind: 'store', store });
+    const key = createSecretKey(Buffer.from('k'));
+    assert.equal(resolveOptions({ ...VALID, jwtKey: key }).jwtKey, key);
+  });
+
+  it('treats undefined as absent', () => {
+    const config = resolveOptions({ ...VALID, cookieName: undefined, logger: undefined });
+    assert.equal(config.cookieName, 'Authorization');
+  });
+
+  it('builds the AES-GCM decoder from credentialsKey, and lets decodeCredentials override it', () => {
+    assert.equal(
+      typeof resolveOptions({ ...VALID, credentialsKey: 'a'.repeat(64) }).decodeCredentials,
+      'function',
+    );
+    const decode = (s: string): string => s;
+    assert.equal(
+      resolveOptions({ ...VALID, credentialsKey: 'a'.repeat(64), decodeCredentials: decode })
+        .decodeCredentials,
+      decode,
+    );
+  });
+
+  it('reports every problem at once, each naming its option', () => {
+    const problems = problemsOf({ cookiename: 'x', algorithms: ['none'], proxyTimeout: -1 });
+    for (const option of [
+      'target',
+      'jwtKey',
+      'redis',
+      'cookiename',
+      'algorithms',
+      'proxyTimeout',
+    ]) {
+      assert.ok(
+        problems.some((p) => p.startsWith(`${option}:`)),
+        `no problem names ${option}: ${problems.join(' | ')}`,
+      );
+    }
+  });
+
+  const bad: [string, Record<string, unknown>][] = [
+    ['target', { target: 'ftp://x' }],
+    ['target', { target: 'not a url' }],
+    ['target', { target: 'http://user:pw@x' }],
+    ['target', { target: 'http://x/?q=1' }],
+    ['target', { target: 42 }],
+    ['jwtKey', { jwtKey: '' }],
+    ['jwtKey', { jwtKey: 42 }],
+    ['redis', { redis: 'http://127.0.0.1:6379' }],
+    ['redis', { redis: {} }],
+    ['cookieName', { cookieName: '' }],
+    ['cookieName', { cookieName: 'a b' }],
+    ['algorithms', { algorithms: [] }],
+    ['algorithms', { algorithms: ['RS256'] }],
+    ['algorithms', { algorithms: 'HS512' }],
+    ['clockTolerance', { clockTolerance: -1 }],
+    ['clockTolerance', { clockTolerance: '5' }],
+    ['keyPrefix', { keyPrefix: 3 }],
+    ['keyPrefix', { keyPrefix: 'p:', redis: new MemorySessionStore() }],
+    ['redisCommandTimeout', { redisCommandTimeout: 0 }],
+    ['redisCommandTimeout', { redisCommandTimeout: 100, redis: new MemorySessionStore() }],
+    ['credentialsKey', { credentialsKey: 'too-short' }],
+    ['credentialsKey', { credentialsKey: Buffer.alloc(31) }],
+    ['decodeCredentials', { decodeCredentials: 'base64' }],
+    ['proxyTimeout', { proxyTimeout: 1.5 }],
+    ['logger', { logger: { info: () => undefined } }],
+    ['onError', { onError: true }],
+    ['proxy', { proxy: 'yes' }],
+    ['proxy.target', { proxy: { target: 'http://elsewhere' } }],
+    ['proxy.on', { proxy: { on: {} } }],
+    ['proxy.headers', { proxy: { headers: { Authorization: 'Basic x' } } }],
+    ['proxy.headers', { proxy: { headers: { cookie: 'a=1' } } }],
+    ['surprise', { surprise: true }],
+  ];
+  for (const [option, override] of bad) {
+    it(`refuses ${option} = ${JSON.stringify(Object.values(override)[0])}`, () => {
+      const problems = problemsOf({ ...VALID, ...override });
+      assert.equal(problems.length, 1, problems.join(' | '));
+      assert.ok(problems[0]?.startsWith(`${option}:`), problems[0]);
+    });
+  }
+
+  it('explains app.use(authProxy) without the call', () => {
+    const problems = problemsOf({ socket: {}, method: 'GET', headers: {} });
+    assert.match(problems[0] ?? '', /authProxy\(\{/);
+  });
+});
