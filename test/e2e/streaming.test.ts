@@ -16,8 +16,9 @@ const MiB = 1024 * 1024;
 const CHUNK = Buffer.alloc(64 * 1024, 'x');
 
 /** Bytes produced on demand, never held at once; `produced` tells how far the producer got. */
-function generated(totalBytes: number): Readable & { produced: number } {
+function generated(totalBytes: number): Readable & { readonly produced: number } {
   let left = totalBytes;
+  let produced = 0;
   const stream = new Readable({
     read() {
       if (left <= 0) {
@@ -26,11 +27,13 @@ function generated(totalBytes: number): Readable & { produced: number } {
       }
       const chunk = left >= CHUNK.length ? CHUNK : CHUNK.subarray(0, left);
       left -= chunk.length;
-      stream.produced += chunk.length;
+      produced += chunk.length;
       this.push(chunk);
     },
   });
-  return Object.assign(stream, { produced: 0 });
+  return Object.defineProperty(stream, 'produced', { get: () => produced }) as Readable & {
+    readonly produced: number;
+  };
 }
 
 function sha256Of(totalBytes: number): string {
@@ -60,7 +63,7 @@ async function peakBufferGrowth(work: () => Promise<void>): Promise<number> {
 }
 
 let backend: Backend;
-let download: (Readable & { produced: number }) | undefined;
+let download: (Readable & { readonly produced: number }) | undefined;
 let proxy: ProxyApp;
 const store = new MemorySessionStore();
 
