@@ -16,3 +16,8 @@ export type { RedisClient, RedisSessionStoreOptions } from './redis-session-stor
 export { sealCredentials, openCredentials } from './credentials.js';
 export type { CredentialsKey } from './credentials.js';
 export type { Logger } from './logger.js';
+export { createSession, destroySession } from './session-issuer.js';
+export type { CreateSessionOptions, IssuedSession, SessionSubject } from './session-issuer.js';
+export { sessionCookie, clearSessionCookie, sessionCookieOptions } from './session-cookie.js';
+export type { SessionCookieOptions } from './session-cookie.js';
+export type { JwtKey } from './jwt-key.js';

@@ -1,10 +1,11 @@
-import { createSecretKey } from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
 import type { Request, Response } from 'express';
 import type { Options as HpmOptions } from 'http-proxy-middleware';
 import { openWith, parseCredentialsKey } from './credentials.js';
 import type { CredentialsKey } from './credentials.js';
 import { AuthProxyConfigError } from './errors.js';
+import { parseJwtKey } from './jwt-key.js';
+import type { JwtKey } from './jwt-key.js';
 import type { AuthProxyError } from './errors.js';
 import { silentLogger } from './logger.js';
 import type { Logger } from './logger.js';
@@ -45,7 +46,7 @@ export interface AuthProxyOptions {
   /** Backend base URL (http or https). Its path is kept as a prefix of every proxied path. */
   target: string | URL;
   /** Shared HMAC secret of the JWTs: a string (UTF-8 bytes) or bytes. */
-  jwtKey: string | Uint8Array | KeyObject;
+  jwtKey: JwtKey;
   /** Where sessions are: a `redis://` / `rediss://` URL, an ioredis client, or a SessionStore. */
   redis: string | RedisClient | SessionStore;
   /** Name of the cookie holding the JWT. Default `'Authorization'`. */
@@ -261,17 +262,15 @@ function checkTarget(value: unknown, problems: string[]): string | undefined {
 }
 
 function checkJwtKey(value: unknown, problems: string[]): KeyObject | undefined {
-  if (typeof value === 'string' && value !== '') return createSecretKey(Buffer.from(value, 'utf8'));
-  if (value instanceof Uint8Array && value.length > 0) return createSecretKey(Buffer.from(value));
-  if (typeof value === 'object' && value !== null && 'type' in value && value.type === 'secret') {
-    return value as KeyObject;
+  const key = parseJwtKey(value);
+  if (key === undefined) {
+    problems.push(
+      value === undefined
+        ? 'jwtKey: required, the HMAC secret shared with the login site'
+        : 'jwtKey: must be a non-empty string, Buffer or secret KeyObject',
+    );
   }
-  problems.push(
-    value === undefined
-      ? 'jwtKey: required, the HMAC secret shared with the login site'
-      : 'jwtKey: must be a non-empty string, Buffer or secret KeyObject',
-  );
-  return undefined;
+  return key;
 }
 
 function checkStore(value: unknown, problems: string[]): StoreSource | undefined {
