@@ -54,7 +54,8 @@ export async function createSession(
   if (!Number.isInteger(ttlSeconds) || ttlSeconds <= 0) {
     throw new TypeError('express-auth-proxy: ttlSeconds must be a positive integer');
   }
-  if (typeof subject.sub !== 'string' || subject.sub === '') {
+  const { sub } = subject;
+  if (typeof sub !== 'string' || sub === '') {
     throw new TypeError('express-auth-proxy: sub must be a non-empty string');
   }
   const plain = basicCredentials(subject);
@@ -64,7 +65,7 @@ export async function createSession(
   await store.set(sid, { credentials }, ttlSeconds);
 
   const iat = Math.floor(Date.now() / 1000);
-  const token = jsonwebtoken.sign({ sub: subject.sub, sid, iat, exp: iat + ttlSeconds }, key, {
+  const token = jsonwebtoken.sign({ sub, sid, iat, exp: iat + ttlSeconds }, key, {
     algorithm: options.algorithm ?? 'HS512',
   });
   return { sid, token, cookieValue: Buffer.from(token).toString('base64'), ttlSeconds };
