@@ -48,8 +48,9 @@ export async function createSession(
   options: CreateSessionOptions,
 ): Promise<IssuedSession> {
   const key = parseJwtKey(options.jwtKey);
-  if (key === undefined)
+  if (key === undefined) {
     throw new TypeError('express-auth-proxy: jwtKey must be a non-empty secret');
+  }
   const { ttlSeconds } = options;
   if (!Number.isInteger(ttlSeconds) || ttlSeconds <= 0) {
     throw new TypeError('express-auth-proxy: ttlSeconds must be a positive integer');
@@ -65,7 +66,8 @@ export async function createSession(
   await store.set(sid, { credentials }, ttlSeconds);
 
   const iat = Math.floor(Date.now() / 1000);
-  const token = jsonwebtoken.sign({ sub, sid, iat, exp: iat + ttlSeconds }, key, {
+  const claims: jsonwebtoken.JwtPayload = { sub, sid, iat, exp: iat + ttlSeconds };
+  const token = jsonwebtoken.sign(claims, key, {
     algorithm: options.algorithm ?? 'HS512',
   });
   return { sid, token, cookieValue: Buffer.from(token).toString('base64'), ttlSeconds };
