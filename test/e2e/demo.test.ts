@@ -1,0 +1,96 @@
+import assert from 'node:assert/strict';
+import { PassThrough } from 'node:stream';
+import { after, before, describe, it } from 'node:test';
+import { startDemo } from '../../demo/app.js';
+import type { Demo } from '../../demo/app.js';
+import { request } from '../helpers/http.js';
+import { startRedis } from '../helpers/redis-server.js';
+import type { RedisServer } from '../helpers/redis-server.js';
+
+let redisServer: RedisServer;
+before(async () => {
+  redisServer = await startRedis();
+});
+after(async () => {
+  await redisServer.stop();
+});
+
+async function login(demo: Demo, username: string, password: string): Promise<string> {
+  const reply = await request(`${demo.url}/login`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ username, password }).toString(),
+  });
+  assert.equal(reply.status, 303);
+  const setCookie = reply.headers['set-cookie']?.[0] ?? '';
+  assert.match(setCookie, /^Authorization=[^;]+; Path=\/; Max-Age=3600; HttpOnly; SameSite=Lax$/);
+  return setCookie.split(';', 1)[0] ?? '';
+}
+
+for (const store of ['memory', 'redis'] as const) {
+  describe(`the demo with the ${store} store`, () => {
+    it('logs in, reaches both backends as the user, logs out, and is refused', async () => {
+      const accessLog = new PassThrough();
+      let logged = '';
+      accessLog.on('data', (chunk: Buffer) => (logged += chunk.toString()));
+      const demo = await startDemo({
+        port: 0,
+        accessLog,
+        redisUrl: store === 'redis' ? redisServer.url : undefined,
+      });
+      try {
+        assert.equal(demo.storeKind, store);
+        const cookie = await login(demo, 'bob', 'builder');
+        const home = await request(`${demo.url}/`, { headers: { cookie } });
+        assert.match(home.body, /Logged in as <span id="user">bob<\/span>/);
+
+        const mail = await request(`${demo.url}/mail/`, { headers: { cookie } });
+        assert.equal(mail.status, 200);
+        assert.match(mail.body, /inbox of <span id="user">bob<\/span>/);
+        const dav = await request(`${demo.url}/dav/docs/?sort=name`, { headers: { cookie } });
+        assert.match(dav.body, /files of <span id="user">bob<\/span>/);
+        assert.match(dav.body, /<code id="path">\/remote.php\/docs\/\?sort=name<\/code>/);
+
+        const out = await request(`${demo.url}/logout`, { method: 'POST', headers: { cookie } });
+        assert.equal(out.status, 303);
+        assert.match(out.headers['set-cookie']?.[0] ?? '', /^Authorization=; .*Max-Age=0/);
+        const refused = await request(`${demo.url}/mail/`, { headers: { cookie } });
+        assert.equal(refused.status, 401);
+        assert.match(refused.body, /<a id="login-link" href="\/">Log in<\/a>/);
+        assert.match(refused.body, /ERR_SESSION_NOT_FOUND/);
+
+        assert.match(logged, /GET \/mail\/ 200/);
+        assert.ok(
+          !logged.includes(cookie.slice('Authorization='.length)),
+          'access log leaks the cookie',
+        );
+        assert.ok(!logged.includes('Basic'), 'access log leaks credentials');
+      } finally {
+        await demo.close();
+      }
+    });
+
+    it('refuses a wrong password and a visit without a session', async () => {
+      const demo = await startDemo({
+        port: 0,
+        accessLog: new PassThrough().resume(),
+        redisUrl: store === 'redis' ? redisServer.url : undefined,
+      });
+      try {
+        const wrong = await request(`${demo.url}/login`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/x-www-form-urlencoded' },
+          body: 'username=alice&password=looking-glass',
+        });
+        assert.equal(wrong.status, 401);
+        assert.match(wrong.body, /Unknown user or wrong password/);
+        assert.equal(wrong.headers['set-cookie'], undefined);
+        const anonymous = await request(`${demo.url}/dav/`);
+        assert.equal(anonymous.status, 401);
+        assert.match(anonymous.body, /ERR_TOKEN_MISSING/);
+      } finally {
+        await demo.close();
+      }
+    });
+  });
+}
