@@ -31,6 +31,8 @@ export function requestPathRedisOptions(commandTimeout: number): RedisOptions {
   return {
     commandTimeout,
     connectTimeout: Math.max(commandTimeout, 2000),
+    // How long disconnect() waits for the socket to end; its default (2 s) holds the process open.
+    disconnectTimeout: commandTimeout,
     enableOfflineQueue: true,
     maxRetriesPerRequest: 1,
     retryStrategy: (attempt: number) => Math.min(50 * 2 ** attempt, 2000),
@@ -105,10 +107,14 @@ export class RedisSessionStore implements SessionStore {
   /** Closes the connection if this store opened it; a borrowed client is left to its owner. */
   async close(): Promise<void> {
     if (!this.#owned) return;
+    // QUIT lets pending replies arrive; with no live connection it would only wait in the queue.
+    if (this.client.status !== 'ready') {
+      this.client.disconnect();
+      return;
+    }
     try {
       await this.client.quit();
     } catch {
-      // quit fails when the connection is already down; disconnect still releases the socket.
       this.client.disconnect();
     }
   }

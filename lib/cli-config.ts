@@ -1,0 +1,435 @@
+import { parseArgs } from 'node:util';
+import { AuthProxyConfigError } from './errors.js';
+import { resolveOptions } from './options.js';
+
+/** One CLI setting: its flag, its environment twin and what `--help` says of it. */
+interface Setting {
+  flag: string;
+  env?: string;
+  value: string;
+  help: string;
+  multiple?: boolean;
+  short?: string;
+}
+
+const SETTINGS = [
+  {
+    flag: 'route',
+    env: 'AUTH_PROXY_ROUTES',
+    value: 'PATH=URL',
+    multiple: true,
+    help: 'mount PATH proxied to backend URL; repeat for several (env: comma-separated)',
+  },
+  { flag: 'target', env: 'AUTH_PROXY_TARGET', value: 'URL', help: 'shorthand for --route /=URL' },
+  {
+    flag: 'jwt-key-file',
+    env: 'AUTH_PROXY_JWT_KEY_FILE',
+    value: 'PATH',
+    help: 'file holding the JWT HMAC secret (one trailing newline ignored)',
+  },
+  {
+    flag: 'jwt-key',
+    env: 'AUTH_PROXY_JWT_KEY',
+    value: 'SECRET',
+    help: 'the JWT HMAC secret itself; visible in `ps` as a flag, prefer the file or env',
+  },
+  {
+    flag: 'credentials-key-file',
+    env: 'AUTH_PROXY_CREDENTIALS_KEY_FILE',
+    value: 'PATH',
+    help: 'file holding the AES-256-GCM key of sealed credentials (64 hex or base64)',
+  },
+  {
+    flag: 'credentials-key',
+    env: 'AUTH_PROXY_CREDENTIALS_KEY',
+    value: 'KEY',
+    help: 'the credentials key itself; prefer the file or env',
+  },
+  {
+    flag: 'redis',
+    env: 'AUTH_PROXY_REDIS',
+    value: 'URL',
+    help: 'redis:// or rediss:// URL of the session store (alias --redis-uri)',
+  },
+  { flag: 'redis-uri', value: 'URL', help: '' },
+  {
+    flag: 'key-prefix',
+    env: 'AUTH_PROXY_KEY_PREFIX',
+    value: 'PREFIX',
+    help: "prepended to the sid to form the Redis key (default '')",
+  },
+  {
+    flag: 'cookie-name',
+    env: 'AUTH_PROXY_COOKIE_NAME',
+    value: 'NAME',
+    help: 'name of the JWT cookie (default Authorization)',
+  },
+  {
+    flag: 'host',
+    env: 'AUTH_PROXY_HOST',
+    value: 'ADDRESS',
+    help: 'listen address (default 127.0.0.1)',
+  },
+  {
+    flag: 'port',
+    env: 'AUTH_PROXY_PORT',
+    value: 'PORT',
+    help: 'listen port (default 3000; 0 picks a free one)',
+  },
+  {
+    flag: 'proxy-timeout',
+    env: 'AUTH_PROXY_PROXY_TIMEOUT',
+    value: 'MS',
+    help: 'backend inactivity before 504 (default none)',
+  },
+  {
+    flag: 'redis-timeout',
+    env: 'AUTH_PROXY_REDIS_TIMEOUT',
+    value: 'MS',
+    help: 'Redis command time before 503 (default 1000)',
+  },
+  {
+    flag: 'clock-tolerance',
+    env: 'AUTH_PROXY_CLOCK_TOLERANCE',
+    value: 'SECONDS',
+    help: 'clock skew allowed on exp/nbf (default 0)',
+  },
+  {
+    flag: 'shutdown-timeout',
+    env: 'AUTH_PROXY_SHUTDOWN_TIMEOUT',
+    value: 'MS',
+    help: 'how long in-flight requests may finish on SIGTERM (default 10000)',
+  },
+  {
+    flag: 'access-log',
+    env: 'AUTH_PROXY_ACCESS_LOG',
+    value: 'on|off',
+    help: 'one line per request on stdout, never a cookie or query (default on)',
+  },
+  {
+    flag: 'log-level',
+    env: 'AUTH_PROXY_LOG_LEVEL',
+    value: 'LEVEL',
+    help: 'error, warn, info or debug, on stderr (default info)',
+  },
+] as const satisfies readonly Setting[];
+
+type SettingName = (typeof SETTINGS)[number]['flag'];
+
+export const LOG_LEVELS = ['error', 'warn', 'info', 'debug'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+/** Everything the standalone server needs, validated. */
+export interface ServerConfig {
+  routes: { path: string; target: string }[];
+  jwtKey: string;
+  credentialsKey: string | undefined;
+  redis: string;
+  keyPrefix: string;
+  cookieName: string | undefined;
+  host: string;
+  port: number;
+  proxyTimeout: number | undefined;
+  redisTimeout: number;
+  clockTolerance: number;
+  shutdownTimeout: number;
+  accessLog: boolean;
+  logLevel: LogLevel;
+}
+
+export type CliCommand =
+  | { kind: 'help' }
+  | { kind: 'version' }
+  | { kind: 'serve'; config: ServerConfig; checkOnly: boolean };
+
+export interface ParsedCli {
+  /** Undefined when there are problems. */
+  command: CliCommand | undefined;
+  problems: string[];
+  warnings: string[];
+}
+
+const RESERVED_PATHS = new Set(['/healthz', '/readyz']);
+
+/**
+ * Reads flags, then their environment twins, then defaults, into a ServerConfig. Pure apart from
+ * `readFile`, so every problem can be listed at once and tested without a process.
+ */
+export function parseCli(
+  argv: readonly string[],
+  env: Readonly<Record<string, string | undefined>>,
+  readFile: (path: string) => string,
+): ParsedCli {
+  const problems: string[] = [];
+  const warnings: string[] = [];
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: [...argv],
+      strict: true,
+      allowPositionals: false,
+      options: {
+        ...Object.fromEntries(
+          SETTINGS.map((s) => [
+            s.flag,
+            { type: 'string' as const, multiple: 'multiple' in s ? s.multiple : false },
+          ]),
+        ),
+        'check-config': { type: 'boolean' },
+        version: { type: 'boolean', short: 'v' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    });
+  } catch (err) {
+    return { command: undefined, problems: [(err as Error).message], warnings };
+  }
+  const flags = parsed.values as Record<string, string | string[] | boolean | undefined>;
+  if (flags.help === true) return { command: { kind: 'help' }, problems, warnings };
+  if (flags.version === true) return { command: { kind: 'version' }, problems, warnings };
+
+  const setting = (name: SettingName): string | undefined => {
+    const flag = flags[name];
+    if (typeof flag === 'string') return flag;
+    const twin = SETTINGS.find((s) => s.flag === name);
+    const fromEnv = twin !== undefined && 'env' in twin ? env[twin.env] : undefined;
+    return fromEnv === '' ? undefined : fromEnv;
+  };
+
+  const routes = parseRoutes(flags.route, env.AUTH_PROXY_ROUTES, setting('target'), problems);
+  const jwtKey = secret(
+    'jwt-key',
+    setting('jwt-key'),
+    setting('jwt-key-file'),
+    flags,
+    readFile,
+    problems,
+    warnings,
+  );
+  if (setting('jwt-key') === undefined && setting('jwt-key-file') === undefined) {
+    problems.push('--jwt-key-file: required (or --jwt-key, AUTH_PROXY_JWT_KEY[_FILE])');
+  }
+  const credentialsKey = secret(
+    'credentials-key',
+    setting('credentials-key'),
+    setting('credentials-key-file'),
+    flags,
+    readFile,
+    problems,
+    warnings,
+  );
+  const redis = setting('redis') ?? setting('redis-uri');
+  if (redis === undefined) problems.push('--redis: required, a redis:// URL (or AUTH_PROXY_REDIS)');
+
+  const port = integer('port', setting('port'), 3000, problems, { min: 0, max: 65535 });
+  const proxyTimeout = setting('proxy-timeout');
+  const accessLog = setting('access-log') ?? 'on';
+  if (accessLog !== 'on' && accessLog !== 'off') problems.push('--access-log: must be on or off');
+  const logLevel = setting('log-level') ?? 'info';
+  if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) {
+    problems.push(`--log-level: must be one of ${LOG_LEVELS.join(', ')}`);
+  }
+
+  const config: ServerConfig = {
+    routes,
+    jwtKey: jwtKey ?? '',
+    credentialsKey,
+    redis: redis ?? '',
+    keyPrefix: setting('key-prefix') ?? '',
+    cookieName: setting('cookie-name'),
+    host: setting('host') ?? '127.0.0.1',
+    port,
+    proxyTimeout:
+      proxyTimeout === undefined
+        ? undefined
+        : integer('proxy-timeout', proxyTimeout, 0, problems, { min: 1 }),
+    redisTimeout: integer('redis-timeout', setting('redis-timeout'), 1000, problems, { min: 1 }),
+    clockTolerance: integer('clock-tolerance', setting('clock-tolerance'), 0, problems, { min: 0 }),
+    shutdownTimeout: integer('shutdown-timeout', setting('shutdown-timeout'), 10_000, problems, {
+      min: 0,
+    }),
+    accessLog: accessLog === 'on',
+    logLevel: logLevel as LogLevel,
+  };
+  const skip = new Set<string>();
+  if (jwtKey === undefined) skip.add('jwtKey');
+  if (redis === undefined) skip.add('redis');
+  checkWithAuthProxy(config, skip, problems);
+  return {
+    command:
+      problems.length === 0
+        ? { kind: 'serve', config, checkOnly: flags['check-config'] === true }
+        : undefined,
+    problems,
+    warnings,
+  };
+}
+
+function parseRoutes(
+  flags: string | string[] | boolean | undefined,
+  fromEnv: string | undefined,
+  target: string | undefined,
+  problems: string[],
+): { path: string; target: string }[] {
+  const specs = Array.isArray(flags)
+    ? flags
+    : (fromEnv ?? '')
+        .split(',')
+        .map((s) => s.trim())
+        .filter((s) => s !== '');
+  if (target !== undefined) specs.push(`/=${target}`);
+  if (specs.length === 0) {
+    problems.push('--route: at least one PATH=URL is required (or --target URL)');
+  }
+  const routes: { path: string; target: string }[] = [];
+  for (const spec of specs) {
+    const eq = spec.indexOf('=');
+    const path = eq < 0 ? '' : spec.slice(0, eq).replace(/(.)\/+$/, '$1');
+    if (eq < 0 || !path.startsWith('/') || /[?#*:\s]/.test(path)) {
+      problems.push(
+        `--route ${spec}: must be PATH=URL with PATH starting with / (e.g. /mail=http://127.0.0.1:8080)`,
+      );
+    } else if (RESERVED_PATHS.has(path)) {
+      problems.push(`--route ${spec}: ${path} is the server's own health endpoint`);
+    } else if (routes.some((r) => r.path === path)) {
+      problems.push(`--route ${spec}: ${path} is mounted twice`);
+    } else {
+      routes.push({ path, target: spec.slice(eq + 1) });
+    }
+  }
+  return routes;
+}
+
+function secret(
+  name: 'jwt-key' | 'credentials-key',
+  value: string | undefined,
+  file: string | undefined,
+  flags: Record<string, unknown>,
+  readFile: (path: string) => string,
+  problems: string[],
+  warnings: string[],
+): string | undefined {
+  if (typeof flags[name] === 'string') {
+    warnings.push(
+      `--${name} puts a secret in the process list; prefer --${name}-file or the environment`,
+    );
+  }
+  if (value !== undefined && file !== undefined) {
+    problems.push(`--${name}: give the secret or --${name}-file, not both`);
+    return undefined;
+  }
+  if (file === undefined) return value;
+  try {
+    // Key files are usually written with a final newline that is not part of the secret.
+    return readFile(file).replace(/\r?\n$/, '');
+  } catch (err) {
+    problems.push(
+      `--${name}-file ${file}: cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'})`,
+    );
+    return undefined;
+  }
+}
+
+function integer(
+  name: SettingName,
+  value: string | undefined,
+  fallback: number,
+  problems: string[],
+  range: { min: number; max?: number },
+): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || n < range.min || (range.max !== undefined && n > range.max)) {
+    const max = range.max === undefined ? '' : ` and <= ${range.max}`;
+    problems.push(`--${name}: must be a whole number >= ${range.min}${max}`);
+    return fallback;
+  }
+  return n;
+}
+
+const FLAG_OF: Readonly<Record<string, string>> = {
+  jwtKey: '--jwt-key',
+  redis: '--redis',
+  credentialsKey: '--credentials-key',
+  cookieName: '--cookie-name',
+  clockTolerance: '--clock-tolerance',
+  proxyTimeout: '--proxy-timeout',
+};
+
+/**
+ * Runs the settings through authProxy's own validation, so the CLI reports exactly its problems:
+ * the shared ones once under their flag, each route's target under its route.
+ */
+function checkWithAuthProxy(config: ServerConfig, skip: Set<string>, problems: string[]): void {
+  const problemsOf = (target: string): readonly string[] => {
+    try {
+      resolveOptions(routeOptions(config, target, config.redis));
+      return [];
+    } catch (err) {
+      if (err instanceof AuthProxyConfigError) return err.problems;
+      throw err;
+    }
+  };
+  for (const problem of problemsOf('http://127.0.0.1')) {
+    const option = problem.slice(0, problem.indexOf(':'));
+    if (!skip.has(option))
+      problems.push(`${FLAG_OF[option] ?? option}${problem.slice(option.length)}`);
+  }
+  for (const route of config.routes) {
+    for (const problem of problemsOf(route.target)) {
+      if (problem.startsWith('target:')) {
+        problems.push(`--route ${route.path}: ${problem.slice('target: '.length)}`);
+      }
+    }
+  }
+}
+
+/** The authProxy options of one route. */
+export function routeOptions<R>(
+  config: ServerConfig,
+  target: string,
+  redis: R,
+): {
+  target: string;
+  jwtKey: string;
+  redis: R;
+  credentialsKey: string | undefined;
+  cookieName: string | undefined;
+  clockTolerance: number;
+  proxyTimeout: number | undefined;
+} {
+  return {
+    target,
+    jwtKey: config.jwtKey,
+    redis,
+    credentialsKey: config.credentialsKey,
+    cookieName: config.cookieName,
+    clockTolerance: config.clockTolerance,
+    proxyTimeout: config.proxyTimeout,
+  };
+}
+
+/** The `--help` text, generated from the same table the parser reads. */
+export function helpText(): string {
+  const rows = SETTINGS.filter((s) => s.help !== '').map((s) => {
+    const left = `  --${s.flag} ${s.value}`;
+    const env = 'env' in s ? `  [${s.env}]` : '';
+    return `${left.padEnd(34)}${s.help}${env}`;
+  });
+  return [
+    'Usage: express-auth-proxy --route PATH=URL [--route ...] --jwt-key-file FILE --redis URL [options]',
+    '',
+    'Proxies each PATH to its backend URL for browsers holding a valid JWT session cookie,',
+    "injecting the session's HTTP Basic credentials read from Redis.",
+    '',
+    'Options (each can also be set by the environment variable in brackets; flags win):',
+    ...rows,
+    `  --check-config${' '.repeat(20)}validate everything and ping Redis, then exit 0 or 1`,
+    `  --version, -v${' '.repeat(21)}print the version`,
+    `  --help, -h${' '.repeat(24)}print this help`,
+    '',
+    'Endpoints: GET /healthz (process up), GET /readyz (Redis answers).',
+    'Example:',
+    '  express-auth-proxy --route /mail=http://127.0.0.1:8080 --route /dav=http://127.0.0.1:8081/remote.php \\',
+    '    --jwt-key-file ./jwt.key --redis redis://127.0.0.1:6379 --port 3000',
+  ].join('\n');
+}

@@ -1,0 +1,97 @@
+#!/usr/bin/env node
+import { readFileSync } from 'node:fs';
+import { helpText, LOG_LEVELS, parseCli } from './cli-config.js';
+import type { LogLevel, ServerConfig } from './cli-config.js';
+import type { Logger } from './logger.js';
+import { RedisSessionStore } from './redis-session-store.js';
+import { startServer } from './server.js';
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
+    version: string;
+  };
+  return pkg.version;
+}
+
+/** Log lines on stderr at or above `level`; stdout is left to the access log. */
+function stderrLogger(level: LogLevel): Logger {
+  const threshold = LOG_LEVELS.indexOf(level);
+  const at =
+    (name: LogLevel) =>
+    (...args: unknown[]): void => {
+      if (LOG_LEVELS.indexOf(name) <= threshold) {
+        process.stderr.write(`${new Date().toISOString()} ${name} ${args.map(String).join(' ')}\n`);
+      }
+    };
+  return { error: at('error'), warn: at('warn'), info: at('info'), debug: at('debug') };
+}
+
+/** Pings Redis once, within the configured timeout; the other checks were done by parseCli. */
+async function redisProblem(config: ServerConfig): Promise<string | undefined> {
+  const store = new RedisSessionStore(config.redis, { commandTimeout: config.redisTimeout });
+  try {
+    await store.ping();
+    return undefined;
+  } catch {
+    return `--redis: no answer from Redis within ${config.redisTimeout} ms`;
+  } finally {
+    await store.close();
+  }
+}
+
+async function main(): Promise<number> {
+  const { command, problems, warnings } = parseCli(process.argv.slice(2), process.env, (path) =>
+    readFileSync(path, 'utf8'),
+  );
+  for (const warning of warnings) process.stderr.write(`warning: ${warning}\n`);
+  if (command === undefined) {
+    process.stderr.write(
+      `express-auth-proxy: invalid configuration:\n  - ${problems.join('\n  - ')}\n`,
+    );
+    process.stderr.write('Run express-auth-proxy --help for usage.\n');
+    return 2;
+  }
+  if (command.kind === 'help') {
+    process.stdout.write(`${helpText()}\n`);
+    return 0;
+  }
+  if (command.kind === 'version') {
+    process.stdout.write(`${version()}\n`);
+    return 0;
+  }
+  const { config } = command;
+  if (command.checkOnly) {
+    const problem = await redisProblem(config);
+    if (problem !== undefined) {
+      process.stderr.write(`express-auth-proxy: invalid configuration:\n  - ${problem}\n`);
+      return 1;
+    }
+    process.stdout.write(`configuration ok: ${config.routes.length} route(s), Redis answers\n`);
+    return 0;
+  }
+
+  const logger = stderrLogger(config.logLevel);
+  const server = await startServer(config, logger, process.stdout);
+  logger.info(`express-auth-proxy ${version()} listening on ${server.url}`);
+  for (const route of config.routes) logger.info(`  ${route.path} -> ${route.target}`);
+  const signal = await new Promise<NodeJS.Signals>((resolve) => {
+    process.once('SIGTERM', resolve);
+    process.once('SIGINT', resolve);
+  });
+  logger.info(`${signal}: finishing in-flight requests`);
+  await server.shutdown();
+  logger.info('stopped');
+  return 0;
+}
+
+main().then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    process.stderr.write(
+      `express-auth-proxy: ${err instanceof Error ? err.message : String(err)}\n`,
+    );
+    process.exitCode = 1;
+  },
+);

@@ -1,0 +1,296 @@
+import assert from 'node:assert/strict';
+import { execFile, spawn } from 'node:child_process';
+import type { ChildProcessWithoutNullStreams } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { Redis } from 'ioredis';
+import { startBackend } from '../helpers/backend.js';
+import type { Backend, Seen } from '../helpers/backend.js';
+import { request } from '../helpers/http.js';
+import { startRedis } from '../helpers/redis-server.js';
+import type { RedisServer } from '../helpers/redis-server.js';
+import { authCookie, JWT_KEY } from '../helpers/tokens.js';
+
+const CLI = fileURLToPath(new URL('../../dist/cli.js', import.meta.url));
+const VERSION = (
+  JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+    version: string;
+  }
+).version;
+const CREDENTIALS = Buffer.from('foo:bar').toString('base64');
+
+let redisServer: RedisServer;
+let backend: Backend;
+let dir: string;
+let keyFile: string;
+let release: () => void = () => undefined;
+let heldRequestArrived: () => void = () => undefined;
+
+before(async () => {
+  redisServer = await startRedis();
+  backend = await startBackend((req, res, seen) => {
+    if (req.url === '/slow') {
+      heldRequestArrived();
+      release = () => res.end(JSON.stringify(seen));
+    } else {
+      res.end(JSON.stringify(seen));
+    }
+  });
+  dir = mkdtempSync(join(tmpdir(), 'eap-cli-'));
+  keyFile = join(dir, 'jwt.key');
+  writeFileSync(keyFile, `${JWT_KEY}\n`);
+  const redis = new Redis(redisServer.url);
+  await redis.set('sid', JSON.stringify({ credentials: CREDENTIALS }));
+  redis.disconnect();
+});
+after(async () => {
+  await backend.close();
+  await redisServer.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the CLI to completion (for --help, --version, --check-config and refusals). */
+function runCli(args: string[], env: Record<string, string> = {}): Promise<Run> {
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      [CLI, ...args],
+      { env: { PATH: process.env.PATH, ...env }, timeout: 20_000 },
+      (err, stdout, stderr) => {
+        const code = err === null ? 0 : typeof err.code === 'number' ? err.code : -1;
+        resolve({ code, stdout, stderr });
+      },
+    );
+  });
+}
+
+interface Server {
+  child: ChildProcessWithoutNullStreams;
+  url: string;
+  stdout: () => string;
+  stderr: () => string;
+}
+
+/** Starts the CLI as a server and waits for its "listening on" line. */
+async function serve(args: string[], env: Record<string, string> = {}): Promise<Server> {
+  const child = spawn(process.execPath, [CLI, ...args], {
+    env: { PATH: process.env.PATH, ...env },
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+  const url = await new Promise<string>((resolve, reject) => {
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString();
+      const match = /listening on (http:\/\/\S+)/.exec(stderr);
+      if (match?.[1] !== undefined) resolve(match[1]);
+    });
+    child.once('exit', (code) => {
+      reject(new Error(`the CLI exited with ${String(code)}:\n${stderr}`));
+    });
+  });
+  return { child, url, stdout: () => stdout, stderr: () => stderr };
+}
+
+async function stop(server: Server): Promise<number | null> {
+  if (server.child.exitCode !== null) return server.child.exitCode;
+  const exited = once(server.child, 'exit');
+  server.child.kill('SIGTERM');
+  const [code] = (await exited) as [number | null];
+  return code;
+}
+
+describe('express-auth-proxy CLI', () => {
+  it('prints help and version', async () => {
+    const help = await runCli(['--help']);
+    assert.equal(help.code, 0);
+    for (const flag of [
+      '--route',
+      '--jwt-key-file',
+      '--redis',
+      '--port',
+      '--host',
+      '--check-config',
+    ]) {
+      assert.ok(help.stdout.includes(flag), flag);
+    }
+    assert.match(help.stdout, /AUTH_PROXY_JWT_KEY_FILE/);
+    const version = await runCli(['--version']);
+    assert.deepEqual([version.code, version.stdout], [0, `${VERSION}\n`]);
+  });
+
+  it('lists every configuration problem and exits 2', async () => {
+    const run = await runCli([
+      '--route',
+      'mail',
+      '--route',
+      '/dav=ftp://x',
+      '--redis',
+      'http://x',
+      '--port',
+      'abc',
+    ]);
+    assert.equal(run.code, 2);
+    for (const expected of [
+      '--route mail:',
+      '--route /dav:',
+      '--redis:',
+      '--port:',
+      '--jwt-key-file: required',
+    ]) {
+      assert.ok(run.stderr.includes(expected), `${expected} missing from:\n${run.stderr}`);
+    }
+  });
+
+  it('refuses an unknown flag', async () => {
+    const run = await runCli(['--jwt-keyfile', keyFile]);
+    assert.equal(run.code, 2);
+    assert.match(run.stderr, /jwt-keyfile/);
+  });
+
+  it('--check-config exits 0 when everything holds and Redis answers', async () => {
+    const run = await runCli([
+      '--check-config',
+      '--route',
+      `/=${backend.url}`,
+      '--jwt-key-file',
+      keyFile,
+      '--redis',
+      redisServer.url,
+    ]);
+    assert.equal(run.code, 0, run.stderr);
+    assert.match(run.stdout, /configuration ok/);
+  });
+
+  it('--check-config exits 1 when Redis does not answer', async () => {
+    const run = await runCli([
+      '--check-config',
+      '--target',
+      backend.url,
+      '--jwt-key-file',
+      keyFile,
+      '--redis',
+      'redis://127.0.0.1:1',
+      '--redis-timeout',
+      '300',
+    ]);
+    assert.equal(run.code, 1);
+    assert.match(run.stderr, /--redis: no answer from Redis within 300 ms/);
+  });
+
+  it('--check-config reports a key file that cannot be read', async () => {
+    const run = await runCli([
+      '--check-config',
+      '--target',
+      backend.url,
+      '--jwt-key-file',
+      join(dir, 'missing.key'),
+      '--redis',
+      redisServer.url,
+    ]);
+    assert.equal(run.code, 2);
+    assert.match(run.stderr, /--jwt-key-file .*missing\.key: cannot be read \(ENOENT\)/);
+  });
+
+  it('runs from environment variables alone, with health endpoints and a clean access log', async () => {
+    const server = await serve([], {
+      AUTH_PROXY_ROUTES: `/mail=${backend.url}/m, /dav=${backend.url}/remote.php`,
+      AUTH_PROXY_JWT_KEY_FILE: keyFile,
+      AUTH_PROXY_REDIS: redisServer.url,
+      AUTH_PROXY_PORT: '0',
+    });
+    try {
+      assert.equal((await request(`${server.url}/healthz`)).status, 200);
+      assert.equal((await request(`${server.url}/readyz`)).status, 200);
+      const cookie = authCookie('sid');
+      const mail = await request(`${server.url}/mail/inbox?token=s3cr3t`, { headers: { cookie } });
+      assert.equal(mail.status, 200);
+      const seen = JSON.parse(mail.body) as Seen;
+      assert.equal(seen.url, '/m/inbox?token=s3cr3t');
+      assert.equal(seen.headers.authorization, `Basic ${CREDENTIALS}`);
+      const dav = await request(`${server.url}/dav/f`, { headers: { cookie } });
+      assert.equal((JSON.parse(dav.body) as Seen).url, '/remote.php/f');
+      assert.equal((await request(`${server.url}/mail/`)).status, 401);
+
+      assert.match(server.stdout(), /"GET \/mail\/inbox HTTP\/1.1" 200/);
+      const logs = server.stdout() + server.stderr();
+      for (const secret of [
+        's3cr3t',
+        cookie.slice('Authorization='.length),
+        CREDENTIALS,
+        JWT_KEY,
+      ]) {
+        assert.ok(!logs.includes(secret), `logs leak ${secret}`);
+      }
+    } finally {
+      assert.equal(await stop(server), 0);
+    }
+  });
+
+  it('answers /readyz 503 while Redis is down', async () => {
+    const down = await startRedis();
+    const server = await serve([
+      '--target',
+      backend.url,
+      '--jwt-key-file',
+      keyFile,
+      '--redis',
+      down.url,
+      '--port',
+      '0',
+      '--redis-timeout',
+      '300',
+    ]);
+    try {
+      assert.equal((await request(`${server.url}/readyz`)).status, 200);
+      await down.stop();
+      assert.equal((await request(`${server.url}/readyz`)).status, 503);
+    } finally {
+      assert.equal(await stop(server), 0);
+    }
+  });
+
+  it('on SIGTERM stops accepting, lets the in-flight request finish, and exits 0', async () => {
+    const server = await serve([
+      '--target',
+      backend.url,
+      '--jwt-key-file',
+      keyFile,
+      '--redis',
+      redisServer.url,
+      '--port',
+      '0',
+    ]);
+    const arrived = new Promise<void>((resolve) => {
+      heldRequestArrived = resolve;
+    });
+    const inFlight = request(`${server.url}/slow`, { headers: { cookie: authCookie('sid') } });
+    await arrived;
+    const exited = once(server.child, 'exit');
+    server.child.kill('SIGTERM');
+    await new Promise<void>((resolve) => {
+      const check = (): void => {
+        if (server.stderr().includes('finishing in-flight requests')) resolve();
+      };
+      server.child.stderr.on('data', check);
+      check();
+    });
+    await assert.rejects(request(`${server.url}/healthz`), { code: 'ECONNREFUSED' });
+    release();
+    const reply = await inFlight;
+    assert.equal(reply.status, 200);
+    assert.equal((JSON.parse(reply.body) as Seen).url, '/slow');
+    const [code] = (await exited) as [number | null];
+    assert.equal(code, 0);
+  });
+});

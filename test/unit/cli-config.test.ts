@@ -1,0 +1,159 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { parseCli } from '../../lib/cli-config.js';
+import type { ServerConfig } from '../../lib/cli-config.js';
+
+const FILES: Record<string, string> = {
+  '/keys/jwt': 'file-secret\n',
+  '/keys/creds': `${'ab'.repeat(32)}\r\n`,
+};
+const readFile = (path: string): string => {
+  const content = FILES[path];
+  if (content === undefined) throw Object.assign(new Error('nope'), { code: 'ENOENT' });
+  return content;
+};
+const BASE = [
+  '--route',
+  '/mail=http://127.0.0.1:8080',
+  '--jwt-key-file',
+  '/keys/jwt',
+  '--redis',
+  'redis://r:6379',
+];
+
+function config(argv: string[], env: Record<string, string> = {}): ServerConfig {
+  const { command, problems } = parseCli(argv, env, readFile);
+  assert.deepEqual(problems, []);
+  assert.equal(command?.kind, 'serve');
+  return (command as { config: ServerConfig }).config;
+}
+
+function problems(argv: string[], env: Record<string, string> = {}): string[] {
+  const parsed = parseCli(argv, env, readFile);
+  assert.equal(parsed.command, undefined);
+  return parsed.problems;
+}
+
+describe('parseCli', () => {
+  it('applies defaults and reads the key file without its final newline', () => {
+    const c = config(BASE);
+    assert.deepEqual(c.routes, [{ path: '/mail', target: 'http://127.0.0.1:8080' }]);
+    assert.equal(c.jwtKey, 'file-secret');
+    assert.equal(c.host, '127.0.0.1');
+    assert.equal(c.port, 3000);
+    assert.equal(c.redisTimeout, 1000);
+    assert.equal(c.shutdownTimeout, 10_000);
+    assert.equal(c.accessLog, true);
+    assert.equal(c.logLevel, 'info');
+    assert.equal(c.proxyTimeout, undefined);
+  });
+
+  it('takes every setting from its environment twin, flags winning', () => {
+    const env = {
+      AUTH_PROXY_ROUTES: '/a=http://a.test, /b/=http://b.test/x',
+      AUTH_PROXY_JWT_KEY: 'env-secret',
+      AUTH_PROXY_CREDENTIALS_KEY_FILE: '/keys/creds',
+      AUTH_PROXY_REDIS: 'redis://env:6379',
+      AUTH_PROXY_PORT: '8080',
+      AUTH_PROXY_HOST: '0.0.0.0',
+      AUTH_PROXY_PROXY_TIMEOUT: '5000',
+      AUTH_PROXY_ACCESS_LOG: 'off',
+      AUTH_PROXY_LOG_LEVEL: 'warn',
+    };
+    const c = config([], env);
+    assert.deepEqual(c.routes, [
+      { path: '/a', target: 'http://a.test' },
+      { path: '/b', target: 'http://b.test/x' },
+    ]);
+    assert.equal(c.jwtKey, 'env-secret');
+    assert.equal(c.credentialsKey, 'ab'.repeat(32));
+    assert.deepEqual(
+      [c.redis, c.port, c.host, c.proxyTimeout, c.accessLog, c.logLevel],
+      ['redis://env:6379', 8080, '0.0.0.0', 5000, false, 'warn'],
+    );
+    assert.equal(config(['--port', '9090', '--redis', 'redis://flag:1'], env).port, 9090);
+    assert.equal(
+      config(['--port', '9090', '--redis', 'redis://flag:1'], env).redis,
+      'redis://flag:1',
+    );
+  });
+
+  it('accepts --target and --redis-uri as the seed had them', () => {
+    const c = config([
+      '--target',
+      'http://t.test',
+      '--jwt-key-file',
+      '/keys/jwt',
+      '--redis-uri',
+      'redis://r',
+    ]);
+    assert.deepEqual(c.routes, [{ path: '/', target: 'http://t.test' }]);
+    assert.equal(c.redis, 'redis://r');
+  });
+
+  it('warns when a secret is given as a flag', () => {
+    const parsed = parseCli(
+      ['--route', '/=http://x', '--jwt-key', 's', '--redis', 'redis://r'],
+      {},
+      readFile,
+    );
+    assert.match(parsed.warnings.join(), /--jwt-key puts a secret in the process list/);
+  });
+
+  const bad: [string, string[], string][] = [
+    ['no route', ['--jwt-key-file', '/keys/jwt', '--redis', 'redis://r'], '--route: at least one'],
+    ['a route without =', [...BASE, '--route', '/dav'], '--route /dav:'],
+    ['a relative route', [...BASE, '--route', 'dav=http://x'], '--route dav=http://x:'],
+    ['a route twice', [...BASE, '--route', '/mail/=http://y'], 'mounted twice'],
+    ['a health path', [...BASE, '--route', '/healthz=http://y'], 'health endpoint'],
+    [
+      'a bad target',
+      [...BASE, '--route', '/x=ftp://y'],
+      '--route /x: must be an http: or https: URL',
+    ],
+    [
+      'a key and a key file',
+      [...BASE, '--jwt-key', 's'],
+      '--jwt-key: give the secret or --jwt-key-file, not both',
+    ],
+    [
+      'a missing key file',
+      ['--target', 'http://x', '--jwt-key-file', '/nope', '--redis', 'redis://r'],
+      '--jwt-key-file /nope: cannot be read (ENOENT)',
+    ],
+    [
+      'a bad credentials key',
+      [...BASE, '--credentials-key', 'short'],
+      '--credentials-key: must be 32 bytes',
+    ],
+    ['a bad redis URL', [...BASE.slice(0, 4), '--redis', 'http://r'], '--redis: a string must be'],
+    [
+      'a bad port',
+      [...BASE, '--port', '70000'],
+      '--port: must be a whole number >= 0 and <= 65535',
+    ],
+    [
+      'a bad timeout',
+      [...BASE, '--proxy-timeout', '0'],
+      '--proxy-timeout: must be a whole number >= 1',
+    ],
+    ['a bad access log', [...BASE, '--access-log', 'yes'], '--access-log: must be on or off'],
+    ['a bad log level', [...BASE, '--log-level', 'loud'], '--log-level: must be one of'],
+    ['an unknown flag', [...BASE, '--prot', '1'], "Unknown option '--prot'"],
+  ];
+  for (const [name, argv, expected] of bad) {
+    it(`reports ${name}`, () => {
+      const found = problems(argv);
+      assert.ok(
+        found.some((p) => p.includes(expected)),
+        `${expected} not in ${found.join(' | ')}`,
+      );
+    });
+  }
+
+  it('recognises --help and --version before anything else', () => {
+    assert.deepEqual(parseCli(['--help', '--port', 'x'], {}, readFile).command, { kind: 'help' });
+    assert.deepEqual(parseCli(['-h'], {}, readFile).command, { kind: 'help' });
+    assert.deepEqual(parseCli(['--version'], {}, readFile).command, { kind: 'version' });
+  });
+});
