@@ -22,8 +22,19 @@ export function createResponder(logger: Logger, onError: ErrorHandler | undefine
       return;
     }
     if (onError !== undefined) {
-      onError(error, req as Request, res as Response);
-      return;
+      try {
+        onError(error, req as Request, res as Response);
+        return;
+      } catch (hookError) {
+        // Proxy errors arrive in an event listener, where a throw would take the process down.
+        logger.error(
+          `express-auth-proxy: onError threw (${errorName(hookError)}); answering plainly`,
+        );
+        if (res.headersSent) {
+          res.destroy();
+          return;
+        }
+      }
     }
     const status = error.status;
     const headers: Record<string, string> = {
@@ -35,6 +46,10 @@ export function createResponder(logger: Logger, onError: ErrorHandler | undefine
     res.writeHead(status, headers);
     res.end(`${status} ${STATUS_CODES[status] ?? 'Error'}: ${error.code}\n`);
   };
+}
+
+function errorName(err: unknown): string {
+  return err instanceof Error ? err.name : typeof err;
 }
 
 function log(logger: Logger, error: AuthProxyError, req: IncomingMessage): void {

@@ -389,3 +389,25 @@ describe('custom error responses', () => {
     assert.equal(reply.body, '<a href="/login">log in</a> (ERR_TOKEN_MISSING)');
   });
 });
+
+describe('a throwing onError', () => {
+  it('still answers, with the default response, for token and backend failures', async () => {
+    const closed = await startBackend();
+    const target = closed.url;
+    await closed.close();
+    await storeSession('sid');
+    proxy = await startProxyApp({
+      '/': options({
+        target,
+        onError: () => {
+          throw new Error('template missing');
+        },
+      }),
+    });
+    const refused = await request(`${proxy.url}/x`);
+    assert.equal(refused.status, 401);
+    const unreachable = await request(`${proxy.url}/x`, { headers: { cookie: authCookie('sid') } });
+    assert.equal(unreachable.status, 502);
+    assert.equal(logger.lines.filter((l) => l.includes('onError threw (Error)')).length, 2);
+  });
+});
