@@ -13,13 +13,8 @@ const DURATION = Number(process.env.BENCH_SECONDS ?? 8);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 32);
 const SERVER = fileURLToPath(new URL('./target-server.ts', import.meta.url));
 
-const token = jwt.sign(
-  { sub: 'bench', sid: 'bench-sid', exp: Math.floor(Date.now() / 1000) + 3600 },
-  'bench-secret',
-  {
-    algorithm: 'HS512',
-  },
-);
+const claims: jwt.JwtPayload = { sid: 'bench-sid', exp: Math.floor(Date.now() / 1000) + 3600 };
+const token = jwt.sign(claims, 'bench-secret', { algorithm: 'HS512' });
 const cookie = `Authorization=${Buffer.from(token).toString('base64')}`;
 
 async function subject(
@@ -28,7 +23,7 @@ async function subject(
 ): Promise<{ url: string; child: ChildProcess }> {
   const args = ['--import', 'tsx', SERVER, mode, ...(redisUrl === undefined ? [] : [redisUrl])];
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
-  const [chunk] = (await once(child.stdout!, 'data')) as [Buffer];
+  const [chunk] = (await once(child.stdout, 'data')) as [Buffer];
   return { url: chunk.toString().trim(), child };
 }
 

@@ -48,6 +48,12 @@ export function createResponder(logger: Logger, onError: ErrorHandler | undefine
   };
 }
 
+// A function, so that TypeScript does not carry the earlier `headersSent === false` across the
+// hook call that may have started the answer.
+function hasStarted(res: ServerResponse): boolean {
+  return res.headersSent;
+}
+
 function errorName(err: unknown): string {
   return err instanceof Error ? err.name : typeof err;
 }
