@@ -30,7 +30,7 @@ export function createResponder(logger: Logger, onError: ErrorHandler | undefine
         logger.error(
           `express-auth-proxy: onError threw (${errorName(hookError)}); answering plainly`,
         );
-        if (res.headersSent) {
+        if (hasStarted(res)) {
           res.destroy();
           return;
         }
