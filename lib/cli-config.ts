@@ -146,6 +146,11 @@ export interface ParsedCli {
   /** Undefined when there are problems. */
   command: CliCommand | undefined;
   problems: string[];
+  /**
+   * With --check-config, the Redis to ping even when other settings have problems (undefined when
+   * the URL itself is missing or malformed), so that one run lists everything.
+   */
+  checkRedis?: { url: string; timeout: number };
   warnings: string[];
 }
 
@@ -254,13 +259,13 @@ export function parseCli(
   if (jwtKey === undefined) skip.add('jwtKey');
   if (redis === undefined) skip.add('redis');
   checkWithAuthProxy(config, skip, problems);
+  const checkOnly = flags['check-config'] === true;
+  const redisOk = redis !== undefined && !problems.some((p) => p.startsWith('--redis'));
   return {
-    command:
-      problems.length === 0
-        ? { kind: 'serve', config, checkOnly: flags['check-config'] === true }
-        : undefined,
+    command: problems.length === 0 ? { kind: 'serve', config, checkOnly } : undefined,
     problems,
     warnings,
+    ...(checkOnly && redisOk ? { checkRedis: { url: redis, timeout: config.redisTimeout } } : {}),
   };
 }
 

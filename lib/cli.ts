@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs';
 import { helpText, LOG_LEVELS, parseCli } from './cli-config.js';
-import type { LogLevel, ServerConfig } from './cli-config.js';
+import type { LogLevel } from './cli-config.js';
 import type { Logger } from './logger.js';
 import { RedisSessionStore } from './redis-session-store.js';
 import { startServer } from './server.js';
@@ -27,27 +27,34 @@ function stderrLogger(level: LogLevel): Logger {
 }
 
 /** Pings Redis once, within the configured timeout; the other checks were done by parseCli. */
-async function redisProblem(config: ServerConfig): Promise<string | undefined> {
-  const store = new RedisSessionStore(config.redis, { commandTimeout: config.redisTimeout });
+async function redisProblem(url: string, timeout: number): Promise<string | undefined> {
+  const store = new RedisSessionStore(url, { commandTimeout: timeout });
   try {
     await store.ping();
     return undefined;
   } catch {
-    return `--redis: no answer from Redis within ${config.redisTimeout} ms`;
+    return `--redis: no answer from Redis within ${timeout} ms`;
   } finally {
     await store.close();
   }
 }
 
+function reportProblems(problems: readonly string[]): void {
+  process.stderr.write(
+    `express-auth-proxy: invalid configuration:\n  - ${problems.join('\n  - ')}\n`,
+  );
+}
+
 async function main(): Promise<number> {
-  const { command, problems, warnings } = parseCli(process.argv.slice(2), process.env, (path) =>
-    readFileSync(path, 'utf8'),
+  const { command, problems, warnings, checkRedis } = parseCli(
+    process.argv.slice(2),
+    process.env,
+    (path) => readFileSync(path, 'utf8'),
   );
   for (const warning of warnings) process.stderr.write(`warning: ${warning}\n`);
   if (command === undefined) {
-    process.stderr.write(
-      `express-auth-proxy: invalid configuration:\n  - ${problems.join('\n  - ')}\n`,
-    );
+    const redis = checkRedis && (await redisProblem(checkRedis.url, checkRedis.timeout));
+    reportProblems(redis === undefined ? problems : [...problems, redis]);
     process.stderr.write('Run express-auth-proxy --help for usage.\n');
     return 2;
   }
@@ -61,9 +68,9 @@ async function main(): Promise<number> {
   }
   const { config } = command;
   if (command.checkOnly) {
-    const problem = await redisProblem(config);
+    const problem = await redisProblem(config.redis, config.redisTimeout);
     if (problem !== undefined) {
-      process.stderr.write(`express-auth-proxy: invalid configuration:\n  - ${problem}\n`);
+      reportProblems([problem]);
       return 1;
     }
     process.stdout.write(`configuration ok: ${config.routes.length} route(s), Redis answers\n`);

@@ -188,6 +188,23 @@ describe('express-auth-proxy CLI', () => {
     assert.match(run.stderr, /--redis: no answer from Redis within 300 ms/);
   });
 
+  it('--check-config lists an unreachable Redis together with the other problems', async () => {
+    const run = await runCli([
+      '--check-config',
+      '--route',
+      '/x=ftp://y',
+      '--jwt-key-file',
+      keyFile,
+      '--redis',
+      'redis://127.0.0.1:1',
+      '--redis-timeout',
+      '300',
+    ]);
+    assert.equal(run.code, 2);
+    assert.match(run.stderr, /--route \/x: must be an http: or https: URL/);
+    assert.match(run.stderr, /--redis: no answer from Redis within 300 ms/);
+  });
+
   it('--check-config reports a key file that cannot be read', async () => {
     const run = await runCli([
       '--check-config',
