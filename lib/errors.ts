@@ -5,6 +5,7 @@ import { statusForCode } from './status.js';
  * logs, `onError` hooks and tests match on them, never on message text.
  */
 export const ERROR_CODES = [
+  'ERR_PATH_INVALID',
   'ERR_TOKEN_MISSING',
   'ERR_TOKEN_MALFORMED',
   'ERR_TOKEN_INVALID',

@@ -34,12 +34,17 @@ export const PASSTHROUGH_PROXY_OPTIONS = [
 export type ProxyPassthroughOptions = Pick<HpmOptions, (typeof PASSTHROUGH_PROXY_OPTIONS)[number]>;
 
 /**
- * Replaces the default error response. Called after the failure is logged; it must answer.
+ * Replaces the default error response. Called after the failure is logged; it must answer. If it
+ * throws or its promise rejects, the default answer is sent instead.
  *
  * @example
  * onError: (err, req, res) => res.status(err.status).send(renderLoginPage())
  */
-export type ErrorHandler = (error: AuthProxyError, req: Request, res: Response) => void;
+export type ErrorHandler = (
+  error: AuthProxyError,
+  req: Request,
+  res: Response,
+) => void | Promise<void>;
 
 /** Options of `authProxy()`. `undefined` means the same as absent. */
 export interface AuthProxyOptions {
@@ -89,7 +94,7 @@ export interface Config {
   store: StoreSource;
   keyPrefix: string;
   redisCommandTimeout: number;
-  /** Undefined when credentials are stored in clear: the request path then stays synchronous. */
+  /** Undefined when credentials are stored in clear: the stored value is used as it is. */
   decodeCredentials: ((stored: string) => string | Promise<string>) | undefined;
   proxyTimeout: number | undefined;
   logger: Logger;
@@ -117,7 +122,21 @@ const HMAC_ALGORITHMS = new Set<string>(['HS256', 'HS384', 'HS512']);
 // RFC 6265 token characters: what a browser will send back as a cookie name.
 const COOKIE_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 const LOGGER_METHODS = ['debug', 'info', 'warn', 'error'] as const;
-const PROXY_HEADERS_WE_OWN = new Set(['authorization', 'proxy-authorization', 'cookie']);
+// Headers the chain owns, and those that would change framing or make http-proxy skip its hooks.
+const PROXY_HEADERS_REFUSED = new Set([
+  'authorization',
+  'proxy-authorization',
+  'cookie',
+  'expect',
+  'connection',
+  'keep-alive',
+  'upgrade',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'content-length',
+  'host',
+]);
 
 /**
  * Validates options once, at construction, into a Config. Every problem is collected and thrown
@@ -321,7 +340,7 @@ function checkProxyOptions(value: unknown, problems: string[]): ProxyPassthrough
       );
     } else if (name === 'headers' && !checkHeaders(option)) {
       problems.push(
-        'proxy.headers: must map names to strings, and not set Authorization or Cookie',
+        'proxy.headers: must map names to strings, and not set Authorization, Cookie, Host, Expect or hop-by-hop headers',
       );
     } else {
       passthrough[name] = option;
@@ -335,7 +354,7 @@ function checkHeaders(headers: unknown): boolean {
     typeof headers === 'object' &&
     headers !== null &&
     Object.entries(headers).every(
-      ([name, v]) => typeof v === 'string' && !PROXY_HEADERS_WE_OWN.has(name.toLowerCase()),
+      ([name, v]) => typeof v === 'string' && !PROXY_HEADERS_REFUSED.has(name.toLowerCase()),
     )
   );
 }

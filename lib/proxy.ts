@@ -5,12 +5,12 @@ import type { Socket } from 'node:net';
 import type { RequestHandler } from 'express';
 import { createProxyMiddleware, debugProxyErrorsPlugin } from 'http-proxy-middleware';
 import type { Plugin } from 'http-proxy-middleware';
-import { withoutCookie } from './cookie-header.js';
-import { AuthProxyError, toAuthProxyError } from './errors.js';
+import { AuthProxyError } from './errors.js';
 import type { ErrorCode } from './errors.js';
 import type { Config } from './options.js';
 import type { Responder } from './respond.js';
 import { scopeOf } from './scope.js';
+import { upstreamHeaders } from './upstream-headers.js';
 
 export interface ProxyStage {
   middleware: RequestHandler;
@@ -30,13 +30,42 @@ export function createProxy(config: Config, respond: Responder): ProxyStage {
       : new HttpAgent({ keepAlive: true }));
 
   const authPlugin: Plugin = (proxyServer) => {
-    proxyServer.on('proxyReq', (proxyReq: ClientRequest, req: IncomingMessage) => {
-      injectCredentials(proxyReq, req, config);
-    });
+    proxyServer.on(
+      'proxyReq',
+      (proxyReq: ClientRequest, req: IncomingMessage, res: ServerResponse) => {
+        checkUpstreamRequest(proxyReq, req, res, config.proxyTimeout);
+      },
+    );
+    proxyServer.on(
+      'proxyRes',
+      (proxyRes: IncomingMessage, req: IncomingMessage, res: ServerResponse) => {
+        // http-proxy leaves the client waiting when the backend dies mid-body: cut it instead. (When
+        // the client left first, there is nobody to tell.)
+        proxyRes.once('close', () => {
+          if (!proxyRes.complete && !res.destroyed) {
+            answer(
+              new AuthProxyError('ERR_UPSTREAM_FAILED', 'backend broke off its response'),
+              req,
+              res,
+            );
+          }
+        });
+      },
+    );
     proxyServer.on('error', (err: Error, req: IncomingMessage, res: ServerResponse | Socket) => {
-      if ('writeHead' in res) respond(upstreamError(err), req, res);
+      if ('writeHead' in res) answer(upstreamError(err), req, res);
       else res.destroy();
     });
+  };
+
+  // Runs inside http-proxy's event listeners, where a throw would take the process down.
+  const answer = (error: AuthProxyError, req: IncomingMessage, res: ServerResponse): void => {
+    restoreClientHeaders(req);
+    try {
+      respond(error, req, res);
+    } catch {
+      res.destroy();
+    }
   };
 
   const hpm = createProxyMiddleware({
@@ -50,9 +79,18 @@ export function createProxy(config: Config, respond: Responder): ProxyStage {
   });
 
   const middleware: RequestHandler = function proxyToBackend(req, res, next): void {
-    // Node has already answered "100 Continue" to the client. Forwarded, the header would make
-    // http-proxy skip its 'proxyReq' event, and with it the credential injection.
-    if (req.headers.expect !== undefined) delete req.headers.expect;
+    const scope = scopeOf(req);
+    if (scope?.authorization === undefined) {
+      next(new AuthProxyError('ERR_INTERNAL', 'request reached the proxy without credentials'));
+      return;
+    }
+    // The client left during the session lookup: opening an upstream request would only leak it.
+    if (req.socket.destroyed) return;
+    // http-proxy copies req.headers into the upstream request. Rewriting them here, rather than
+    // in its 'proxyReq' event, holds in every case: that event is skipped for requests carrying
+    // Expect, and fires only once a socket is free, after the headers may already be written.
+    scope.clientHeaders = req.headers;
+    req.headers = upstreamHeaders(req.headers, scope.authorization, config.cookieName);
     void hpm(req, res, next);
   };
 
@@ -65,57 +103,41 @@ export function createProxy(config: Config, respond: Responder): ProxyStage {
 }
 
 /**
- * The `proxyReq` hook: synchronous, as http-proxy requires. It replaces whatever the client sent
- * for authentication with the session's credentials and drops the auth cookie. Any failure here
- * destroys the upstream request before its headers leave, so nothing is sent unauthenticated.
+ * The `proxyReq` hook, synchronous as http-proxy requires: a last check that the request leaving
+ * carries the session's credentials (failing closed if not), then the client's headers are put
+ * back so that nothing logged afterwards sees the credentials.
  */
-export function injectCredentials(
+export function checkUpstreamRequest(
   proxyReq: ClientRequest,
   req: IncomingMessage,
-  config: Config,
+  res: ServerResponse,
+  proxyTimeout: number | undefined,
 ): void {
-  try {
-    const authorization = scopeOf(req)?.authorization;
-    if (authorization === undefined) {
-      throw new AuthProxyError('ERR_INTERNAL', 'request reached the proxy without credentials');
-    }
-    dropHopByHopHeaders(proxyReq);
-    proxyReq.removeHeader('proxy-authorization');
-    proxyReq.setHeader('authorization', authorization);
-    const cookie = proxyReq.getHeader('cookie');
-    if (typeof cookie === 'string') {
-      const rest = withoutCookie(cookie, config.cookieName);
-      if (rest === undefined) proxyReq.removeHeader('cookie');
-      else if (rest !== cookie) proxyReq.setHeader('cookie', rest);
-    }
-    if (config.proxyTimeout !== undefined) {
-      proxyReq.setTimeout(config.proxyTimeout, () => {
-        proxyReq.destroy(
-          new AuthProxyError('ERR_UPSTREAM_TIMEOUT', 'backend did not answer in time'),
-        );
-      });
-    }
-  } catch (err) {
-    proxyReq.destroy(toAuthProxyError(err));
+  const authorization = scopeOf(req)?.authorization;
+  restoreClientHeaders(req);
+  if (authorization === undefined || proxyReq.getHeader('authorization') !== authorization) {
+    proxyReq.destroy(new AuthProxyError('ERR_INTERNAL', 'upstream request lost its credentials'));
+    return;
   }
+  if (proxyTimeout !== undefined) {
+    proxyReq.setTimeout(proxyTimeout, () => {
+      proxyReq.destroy(
+        new AuthProxyError('ERR_UPSTREAM_TIMEOUT', 'backend did not answer in time'),
+      );
+    });
+  }
+  // A client that goes away before the answer should not keep the backend working for nobody.
+  res.once('close', () => {
+    if (!res.writableFinished) proxyReq.destroy();
+  });
 }
 
-/**
- * Connection-level headers describe the client's hop, not ours (RFC 9110 7.6.1): forwarding a
- * client's `Connection: close` would cost the upstream keep-alive, and a header the client names
- * in `Connection` is meant to stop here. Removed before the credentials are set, so that
- * `Connection: authorization` cannot take them out.
- */
-function dropHopByHopHeaders(proxyReq: ClientRequest): void {
-  const connection = proxyReq.getHeader('connection');
-  if (connection === undefined) return;
-  for (const name of String(connection).split(',')) {
-    const header = name.trim().toLowerCase();
-    if (header !== '' && header !== 'close' && header !== 'keep-alive')
-      proxyReq.removeHeader(header);
+function restoreClientHeaders(req: IncomingMessage): void {
+  const scope = scopeOf(req);
+  if (scope?.clientHeaders !== undefined) {
+    req.headers = scope.clientHeaders;
+    scope.clientHeaders = undefined;
   }
-  proxyReq.removeHeader('connection');
-  proxyReq.removeHeader('keep-alive');
 }
 
 const UPSTREAM_CODES: Readonly<Record<string, ErrorCode>> = {

@@ -22,36 +22,36 @@ export function createResponder(logger: Logger, onError: ErrorHandler | undefine
       return;
     }
     if (onError !== undefined) {
-      try {
-        onError(error, req as Request, res as Response);
-        return;
-      } catch (hookError) {
-        // Proxy errors arrive in an event listener, where a throw would take the process down.
+      const fallback = (hookError: unknown): void => {
         logger.error(
-          `express-auth-proxy: onError threw (${errorName(hookError)}); answering plainly`,
+          `express-auth-proxy: onError failed (${errorName(hookError)}); answering plainly`,
         );
-        if (hasStarted(res)) {
-          res.destroy();
-          return;
-        }
+        if (res.headersSent) res.destroy();
+        else answerPlainly(error, res);
+      };
+      try {
+        // A rejected promise or a throw would otherwise go unhandled, and with it the process.
+        const result: unknown = onError(error, req as Request, res as Response);
+        if (result instanceof Promise) result.catch(fallback);
+      } catch (hookError) {
+        fallback(hookError);
       }
+      return;
     }
-    const status = error.status;
-    const headers: Record<string, string> = {
-      'content-type': 'text/plain; charset=utf-8',
-      'cache-control': 'no-store',
-      'x-content-type-options': 'nosniff',
-    };
-    if (status === 503) headers['retry-after'] = RETRY_AFTER_SECONDS;
-    res.writeHead(status, headers);
-    res.end(`${status} ${STATUS_CODES[status] ?? 'Error'}: ${error.code}\n`);
+    answerPlainly(error, res);
   };
 }
 
-// A function, so that TypeScript does not carry the earlier `headersSent === false` across the
-// hook call that may have started the answer.
-function hasStarted(res: ServerResponse): boolean {
-  return res.headersSent;
+function answerPlainly(error: AuthProxyError, res: ServerResponse): void {
+  const status = error.status;
+  const headers: Record<string, string> = {
+    'content-type': 'text/plain; charset=utf-8',
+    'cache-control': 'no-store',
+    'x-content-type-options': 'nosniff',
+  };
+  if (status === 503) headers['retry-after'] = RETRY_AFTER_SECONDS;
+  res.writeHead(status, headers);
+  res.end(`${status} ${STATUS_CODES[status] ?? 'Error'}: ${error.code}\n`);
 }
 
 function errorName(err: unknown): string {

@@ -1,4 +1,4 @@
-import type { IncomingMessage } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 
 /**
  * What the chain learns about one request, in one place. Kept under a symbol so that it cannot
@@ -8,6 +8,8 @@ export interface Scope {
   sid: string;
   /** The complete upstream Authorization value, set once credentials are resolved. */
   authorization: string | undefined;
+  /** The client's own headers, set aside while http-proxy reads the rewritten ones. */
+  clientHeaders?: IncomingHttpHeaders | undefined;
 }
 
 const SCOPE = Symbol('express-auth-proxy.scope');

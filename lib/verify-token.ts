@@ -56,7 +56,10 @@ export function tokenError(err: unknown): AuthProxyError {
   if (innerName === 'NotBeforeError') {
     return new AuthProxyError('ERR_TOKEN_NOT_YET_VALID', 'token not yet valid', { cause: err });
   }
-  const reason = inner instanceof Error ? inner.message : err.message;
+  // jsonwebtoken's own messages are fixed phrases ("invalid signature"); a JSON parse error
+  // quotes the token itself, so anything else is replaced rather than logged.
+  const message = inner instanceof Error ? inner.message : err.message;
+  const reason = /^[a-z ]{1,60}$/i.test(message) ? message : 'unreadable token';
   return new AuthProxyError('ERR_TOKEN_INVALID', `token rejected: ${reason}`, { cause: err });
 }
 

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
+import { Agent, request as httpRequest } from 'node:http';
 import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
 import { sealCredentials } from '../../lib/index.js';
@@ -408,6 +409,126 @@ describe('a throwing onError', () => {
     assert.equal(refused.status, 401);
     const unreachable = await request(`${proxy.url}/x`, { headers: { cookie: authCookie('sid') } });
     assert.equal(unreachable.status, 502);
-    assert.equal(logger.lines.filter((l) => l.includes('onError threw (Error)')).length, 2);
+    assert.equal(logger.lines.filter((l) => l.includes('onError failed (Error)')).length, 2);
+  });
+});
+
+describe('hostile and unlucky requests', () => {
+  beforeEach(async () => {
+    await storeSession('sid');
+  });
+
+  it('keeps the headers it adds even when the client names them in Connection', async () => {
+    proxy = await startProxyApp({ '/': options() });
+    const reply = await request(`${proxy.url}/x`, {
+      headers: {
+        cookie: authCookie('sid'),
+        connection: 'keep-alive, x-forwarded-for, x-forwarded-host, host, authorization, x-drop-me',
+        'x-drop-me': '1',
+        upgrade: 'h2c',
+        te: 'trailers',
+      },
+    });
+    const seen = echoed(reply.body);
+    assert.equal(seen.headers.authorization, `Basic ${CREDENTIALS}`);
+    assert.equal(seen.headers['x-forwarded-for'], '127.0.0.1');
+    assert.ok(seen.headers['x-forwarded-host'] !== undefined);
+    assert.ok(seen.headers.host !== undefined);
+    assert.equal(seen.headers['x-drop-me'], undefined);
+    assert.equal(seen.headers.upgrade, undefined);
+    assert.equal(seen.headers.te, undefined);
+  });
+
+  it('injects credentials when every upstream socket is busy (queued requests)', async () => {
+    proxy = await startProxyApp({
+      '/': options({ proxy: { agent: new Agent({ keepAlive: true, maxSockets: 1 }) } }),
+    });
+    const headers = { cookie: authCookie('sid') };
+    const replies = await Promise.all(
+      [1, 2, 3, 4].map((n) => request(`${proxy.url}/q${n}`, { headers })),
+    );
+    for (const reply of replies) {
+      assert.equal(reply.status, 200);
+      assert.equal(echoed(reply.body).headers.authorization, `Basic ${CREDENTIALS}`);
+      assert.equal(echoed(reply.body).headers.cookie, undefined);
+    }
+  });
+
+  it('answers 400 to a path that climbs out of the target path', async () => {
+    proxy = await startProxyApp({ '/dav': options({ target: `${backend.url}/remote.php` }) });
+    for (const path of ['/dav/../admin', '/dav/%2e%2e/admin', '/dav/..%5cadmin']) {
+      const reply = await request(proxy.url, {
+        rawPath: path,
+        headers: { cookie: authCookie('sid') },
+      });
+      assert.equal(reply.status, 400, path);
+      assert.match(reply.body, /ERR_PATH_INVALID/);
+    }
+    assert.equal(backend.seen.length, 0);
+  });
+
+  it('shows later middleware the client headers, not the injected credentials', async () => {
+    let seenByApp: string | undefined = 'unset';
+    proxy = await startProxyApp({ '/': options() }, (req, res, next) => {
+      res.on('finish', () => {
+        seenByApp = req.headers.authorization;
+      });
+      next();
+    });
+    const finished = request(`${proxy.url}/x`, { headers: { cookie: authCookie('sid') } });
+    assert.equal((await finished).status, 200);
+    assert.equal(seenByApp, undefined);
+  });
+
+  it('drops the upstream request when the client goes away', async () => {
+    await backend.close();
+    let upstreamClosed: () => void = () => undefined;
+    const closed = new Promise<void>((resolve) => {
+      upstreamClosed = resolve;
+    });
+    let arrived: () => void = () => undefined;
+    const held = new Promise<void>((resolve) => {
+      arrived = resolve;
+    });
+    backend = await startBackend((req) => {
+      req.socket.once('close', upstreamClosed);
+      arrived();
+    });
+    proxy = await startProxyApp({ '/': options() });
+    const client = httpRequest(`${proxy.url}/slow`, {
+      headers: { cookie: authCookie('sid') },
+      agent: false,
+    });
+    client.on('error', () => undefined);
+    client.end();
+    await held;
+    client.destroy();
+    await closed; // resolves only if the proxy closes its upstream connection
+    assert.equal(backend.seen.length, 1);
+  });
+
+  it('cuts the client connection when the backend breaks off mid-body', async () => {
+    await backend.close();
+    backend = await startBackend((req, res) => {
+      res.writeHead(200, { 'content-length': '1000' });
+      res.write('partial', () => req.socket.destroy());
+    });
+    proxy = await startProxyApp({ '/': options() });
+    await assert.rejects(
+      request(`${proxy.url}/x`, { headers: { cookie: authCookie('sid') } }),
+      /aborted|socket hang up|ECONNRESET/,
+    );
+    assert.ok(logger.lines.some((line) => line.includes('ERR_UPSTREAM_FAILED')));
+  });
+
+  it('answers plainly when an async onError rejects', async () => {
+    proxy = await startProxyApp({
+      '/': options({
+        onError: () => Promise.reject(new Error('template missing')),
+      }),
+    });
+    const reply = await request(`${proxy.url}/x`);
+    assert.equal(reply.status, 401);
+    assert.match(reply.body, /ERR_TOKEN_MISSING/);
   });
 });

@@ -13,12 +13,15 @@ export interface RequestOptions {
   method?: string;
   headers?: Record<string, string | string[]>;
   body?: string | Buffer | Readable;
+  /** Sent as is: a URL string would be normalized (`/a/../b` becomes `/b`) before it leaves. */
+  rawPath?: string;
 }
 
 /** One HTTP request on a fresh connection, so no test leaves a keep-alive socket behind. */
 export function request(url: string, options: RequestOptions = {}): Promise<Reply> {
   return new Promise((resolve, reject) => {
     const req = httpRequest(url, {
+      ...(options.rawPath === undefined ? {} : { path: options.rawPath }),
       method: options.method ?? 'GET',
       headers: options.headers,
       agent: false,

@@ -1,5 +1,6 @@
 import { createServer } from 'node:http';
 import express from 'express';
+import type { RequestHandler } from 'express';
 import { authProxy } from '../../lib/index.js';
 import type { AuthProxy, AuthProxyOptions, Logger } from '../../lib/index.js';
 import { close, listen } from './http.js';
@@ -20,8 +21,12 @@ export interface ProxyApp {
 }
 
 /** A real Express app with one authProxy per mount path, listening on a free port. */
-export async function startProxyApp(mounts: Record<string, AuthProxyOptions>): Promise<ProxyApp> {
+export async function startProxyApp(
+  mounts: Record<string, AuthProxyOptions>,
+  before?: RequestHandler,
+): Promise<ProxyApp> {
   const app = express();
+  if (before !== undefined) app.use(before);
   const proxies: AuthProxy[] = [];
   for (const [path, options] of Object.entries(mounts)) {
     const proxy = authProxy(options);

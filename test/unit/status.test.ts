@@ -4,6 +4,7 @@ import { AuthProxyError, ERROR_CODES, statusForCode } from '../../lib/index.js';
 import type { ErrorCode } from '../../lib/index.js';
 
 const EXPECTED: [ErrorCode, number][] = [
+  ['ERR_PATH_INVALID', 400],
   ['ERR_TOKEN_MISSING', 401],
   ['ERR_TOKEN_MALFORMED', 401],
   ['ERR_TOKEN_INVALID', 401],
