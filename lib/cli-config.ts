@@ -200,28 +200,23 @@ export function parseCli(
     return fromEnv === '' ? undefined : fromEnv;
   };
 
-  const routes = parseRoutes(flags.route, env.AUTH_PROXY_ROUTES, setting('target'), problems);
-  const jwtKey = secret(
-    'jwt-key',
-    setting('jwt-key'),
-    setting('jwt-key-file'),
-    flags,
-    readFile,
-    problems,
-    warnings,
-  );
-  if (setting('jwt-key') === undefined && setting('jwt-key-file') === undefined) {
+  // Flags win as a whole: routes given on the command line replace those of the environment.
+  const flagRoutes = [
+    ...(Array.isArray(flags.route) ? flags.route : []),
+    ...(typeof flags.target === 'string' ? [`/=${flags.target}`] : []),
+  ];
+  const envRoutes = [
+    ...(env.AUTH_PROXY_ROUTES ?? '').split(','),
+    ...(env.AUTH_PROXY_TARGET === undefined ? [] : [`/=${env.AUTH_PROXY_TARGET}`]),
+  ]
+    .map((spec) => spec.trim())
+    .filter((spec) => spec !== '' && spec !== '/=');
+  const routes = parseRoutes(flagRoutes.length > 0 ? flagRoutes : envRoutes, problems);
+  const jwtKey = secret('jwt-key', flags, env, readFile, problems, warnings);
+  const credentialsKey = secret('credentials-key', flags, env, readFile, problems, warnings);
+  if (jwtKey === undefined && !problems.some((p) => p.startsWith('--jwt-key'))) {
     problems.push('--jwt-key-file: required (or --jwt-key, AUTH_PROXY_JWT_KEY[_FILE])');
   }
-  const credentialsKey = secret(
-    'credentials-key',
-    setting('credentials-key'),
-    setting('credentials-key-file'),
-    flags,
-    readFile,
-    problems,
-    warnings,
-  );
   const redis = setting('redis') ?? setting('redis-uri');
   if (redis === undefined) problems.push('--redis: required, a redis:// URL (or AUTH_PROXY_REDIS)');
 
@@ -269,57 +264,63 @@ export function parseCli(
   };
 }
 
-function parseRoutes(
-  flags: string | string[] | boolean | undefined,
-  fromEnv: string | undefined,
-  target: string | undefined,
-  problems: string[],
-): { path: string; target: string }[] {
-  const specs = Array.isArray(flags)
-    ? flags
-    : (fromEnv ?? '')
-        .split(',')
-        .map((s) => s.trim())
-        .filter((s) => s !== '');
-  if (target !== undefined) specs.push(`/=${target}`);
+// Plain path characters only: Express would read ( ) * : ? + ! { } as route syntax.
+const ROUTE_PATH = /^\/[A-Za-z0-9._~%/-]*$/;
+
+function parseRoutes(specs: string[], problems: string[]): { path: string; target: string }[] {
   if (specs.length === 0) {
     problems.push('--route: at least one PATH=URL is required (or --target URL)');
   }
   const routes: { path: string; target: string }[] = [];
+  // Express matches paths without regard to case, so duplicates are compared the same way.
+  const taken = new Set<string>();
   for (const spec of specs) {
     const eq = spec.indexOf('=');
     const path = eq < 0 ? '' : spec.slice(0, eq).replace(/(.)\/+$/, '$1');
-    if (eq < 0 || !path.startsWith('/') || /[?#*:\s]/.test(path)) {
+    const key = path.toLowerCase();
+    if (eq < 0 || !ROUTE_PATH.test(path)) {
       problems.push(
-        `--route ${spec}: must be PATH=URL with PATH starting with / (e.g. /mail=http://127.0.0.1:8080)`,
+        `--route ${spec}: must be PATH=URL, PATH made of / letters digits . _ ~ % - (e.g. /mail=http://127.0.0.1:8080)`,
       );
-    } else if (RESERVED_PATHS.has(path)) {
+    } else if (RESERVED_PATHS.has(key)) {
       problems.push(`--route ${spec}: ${path} is the server's own health endpoint`);
-    } else if (routes.some((r) => r.path === path)) {
+    } else if (taken.has(key)) {
       problems.push(`--route ${spec}: ${path} is mounted twice`);
     } else {
+      taken.add(key);
       routes.push({ path, target: spec.slice(eq + 1) });
     }
   }
   return routes;
 }
 
+/**
+ * A secret from its flag, its file flag, or (when neither flag is given) their environment twins.
+ * Two sources at the same level are a mistake worth reporting, not a silent choice.
+ */
 function secret(
   name: 'jwt-key' | 'credentials-key',
-  value: string | undefined,
-  file: string | undefined,
   flags: Record<string, unknown>,
+  env: Readonly<Record<string, string | undefined>>,
   readFile: (path: string) => string,
   problems: string[],
   warnings: string[],
 ): string | undefined {
-  if (typeof flags[name] === 'string') {
+  const envName = name === 'jwt-key' ? 'AUTH_PROXY_JWT_KEY' : 'AUTH_PROXY_CREDENTIALS_KEY';
+  const given = (value: unknown): string | undefined =>
+    typeof value === 'string' && value !== '' ? value : undefined;
+  const flagValue = given(flags[name]);
+  if (flagValue !== undefined) {
     warnings.push(
       `--${name} puts a secret in the process list; prefer --${name}-file or the environment`,
     );
   }
+  const [value, file, what] =
+    flagValue !== undefined || given(flags[`${name}-file`]) !== undefined
+      ? [flagValue, given(flags[`${name}-file`]), `--${name} or --${name}-file`]
+      : [given(env[envName]), given(env[`${envName}_FILE`]), `${envName} or ${envName}_FILE`];
   if (value !== undefined && file !== undefined) {
-    problems.push(`--${name}: give the secret or --${name}-file, not both`);
+    problems.push(`--${name}: give ${what}, not both`);
     return undefined;
   }
   if (file === undefined) return value;

@@ -1,5 +1,10 @@
-import { createCipheriv, createDecipheriv, createSecretKey, randomBytes } from 'node:crypto';
-import type { KeyObject } from 'node:crypto';
+import {
+  createCipheriv,
+  createDecipheriv,
+  createSecretKey,
+  KeyObject,
+  randomBytes,
+} from 'node:crypto';
 import { AuthProxyError } from './errors.js';
 
 const IV_BYTES = 12;
@@ -16,10 +21,9 @@ export type CredentialsKey = string | Uint8Array | KeyObject;
  * options code so the sealing helpers accept exactly the same forms.
  */
 export function parseCredentialsKey(key: unknown): KeyObject | string {
-  if (typeof key === 'object' && key !== null && 'symmetricKeySize' in key) {
-    const keyObject = key as KeyObject;
-    return keyObject.type === 'secret' && keyObject.symmetricKeySize === KEY_BYTES
-      ? keyObject
+  if (key instanceof KeyObject) {
+    return key.type === 'secret' && key.symmetricKeySize === KEY_BYTES
+      ? key
       : 'must be a 32-byte secret key';
   }
   let bytes: Buffer;

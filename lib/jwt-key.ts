@@ -1,5 +1,4 @@
-import { createSecretKey } from 'node:crypto';
-import type { KeyObject } from 'node:crypto';
+import { createSecretKey, KeyObject } from 'node:crypto';
 
 /** An HMAC secret: a string (its UTF-8 bytes), bytes, or a secret KeyObject. */
 export type JwtKey = string | Uint8Array | KeyObject;
@@ -11,8 +10,6 @@ export type JwtKey = string | Uint8Array | KeyObject;
 export function parseJwtKey(value: unknown): KeyObject | undefined {
   if (typeof value === 'string' && value !== '') return createSecretKey(Buffer.from(value, 'utf8'));
   if (value instanceof Uint8Array && value.length > 0) return createSecretKey(Buffer.from(value));
-  if (typeof value === 'object' && value !== null && 'type' in value && value.type === 'secret') {
-    return value as KeyObject;
-  }
+  if (value instanceof KeyObject && value.type === 'secret') return value;
   return undefined;
 }

@@ -118,7 +118,7 @@ const KNOWN_OPTIONS = new Set<string>([
   'onError',
   'proxy',
 ]);
-const HMAC_ALGORITHMS = new Set<string>(['HS256', 'HS384', 'HS512']);
+export const HMAC_ALGORITHMS: ReadonlySet<string> = new Set(['HS256', 'HS384', 'HS512']);
 // RFC 6265 token characters: what a browser will send back as a cookie name.
 const COOKIE_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 const LOGGER_METHODS = ['debug', 'info', 'warn', 'error'] as const;

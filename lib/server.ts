@@ -1,5 +1,5 @@
 import { createServer } from 'node:http';
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Writable } from 'node:stream';
 import express from 'express';
@@ -20,14 +20,25 @@ export interface RunningServer {
   shutdown(): Promise<void>;
 }
 
-// The path without the query string: queries often carry secrets, and logs outlive them.
-morgan.token(
-  'path',
-  (req: IncomingMessage & { originalUrl?: string }) =>
-    (req.originalUrl ?? req.url ?? '').split('?', 1)[0],
-);
-const ACCESS_FORMAT =
-  ':remote-addr ":method :path HTTP/:http-version" :status :res[content-length] :response-time ms';
+/**
+ * One access log line, without the query string: queries often carry secrets, and logs outlive
+ * them. A format function rather than a registered token keeps morgan's global state untouched.
+ */
+const accessLine: morgan.FormatFn<IncomingMessage & { originalUrl?: string }> = (
+  tokens,
+  req,
+  res,
+) => {
+  const path = (req.originalUrl ?? req.url ?? '').split('?', 1)[0] ?? '';
+  const field = (value: string | undefined): string => value ?? '-';
+  return [
+    field(tokens['remote-addr']?.(req, res)),
+    `"${field(tokens.method?.(req, res))} ${path} HTTP/${field(tokens['http-version']?.(req, res))}"`,
+    field(tokens.status?.(req, res)),
+    field(tokens.res?.(req, res, 'content-length')),
+    `${field(tokens['response-time']?.(req, res))} ms`,
+  ].join(' ');
+};
 
 /** The standalone server of the CLI: health endpoints, then one authProxy mount per route. */
 export async function startServer(
@@ -41,49 +52,72 @@ export async function startServer(
     commandTimeout: config.redisTimeout,
     logger,
   });
-  const app = express();
-  app.disable('x-powered-by');
-  if (config.accessLog) app.use(morgan(ACCESS_FORMAT, { stream: accessLog }));
-  app.get('/healthz', (_req, res) => {
-    res.type('text').send('ok\n');
-  });
-  app.get('/readyz', (_req, res) => {
-    store.ping().then(
-      () => res.type('text').send('ready\n'),
-      () => res.status(503).type('text').send('redis unavailable\n'),
-    );
-  });
   const proxies: AuthProxy[] = [];
-  for (const route of config.routes) {
-    const proxy = authProxy({ ...routeOptions(config, route.target, store), logger });
-    proxies.push(proxy);
-    app.use(route.path, proxy);
-  }
-
-  const server = createServer(app);
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(config.port, config.host, () => {
-      server.off('error', reject);
-      resolve();
+  const server = createServer();
+  const inFlight = new Set<ServerResponse>();
+  let closing = false;
+  // While draining, a connection that finishes its request is closed rather than kept alive.
+  const drainAfter = (res: ServerResponse): void => {
+    if (!res.headersSent) res.shouldKeepAlive = false;
+    res.once('finish', () => {
+      setImmediate(() => {
+        server.closeIdleConnections();
+      });
     });
-  });
+  };
+  try {
+    const app = express();
+    app.disable('x-powered-by');
+    if (config.accessLog) app.use(morgan(accessLine, { stream: accessLog }));
+    app.get('/healthz', (_req, res) => {
+      res.type('text').send('ok\n');
+    });
+    app.get('/readyz', (_req, res) => {
+      store.ping().then(
+        () => res.type('text').send('ready\n'),
+        () => res.status(503).type('text').send('redis unavailable\n'),
+      );
+    });
+    // Longest paths first, so that /mail/admin is not swallowed by /mail or /.
+    const routes = [...config.routes].sort((a, b) => b.path.length - a.path.length);
+    for (const route of routes) {
+      const proxy = authProxy({ ...routeOptions(config, route.target, store), logger });
+      proxies.push(proxy);
+      app.use(route.path, proxy);
+    }
+    server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+      inFlight.add(res);
+      res.once('close', () => inFlight.delete(res));
+      if (closing) drainAfter(res);
+      app(req, res);
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(config.port, config.host, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+  } catch (err) {
+    // Without this the open Redis connection would keep a failed start-up alive.
+    await Promise.all(proxies.map((p) => p.close()));
+    await store.close();
+    throw err;
+  }
   const { address, port } = server.address() as AddressInfo;
   const host = address.includes(':') ? `[${address}]` : address;
 
-  let closing: Promise<void> | undefined;
+  let stopped: Promise<void> | undefined;
   return {
     url: `http://${host}:${port}`,
     shutdown() {
-      closing ??= (async () => {
+      stopped ??= (async () => {
+        closing = true;
+        for (const res of inFlight) drainAfter(res);
         const drained = new Promise<void>((resolve) => {
           server.close(() => {
             resolve();
           });
-        });
-        // Keep-alive connections that finish their request are closed rather than kept waiting.
-        server.on('request', (_req, res) => {
-          res.setHeader('connection', 'close');
         });
         server.closeIdleConnections();
         const timer = setTimeout(() => {
@@ -95,7 +129,7 @@ export async function startServer(
         await Promise.all(proxies.map((p) => p.close()));
         await store.close();
       })();
-      return closing;
+      return stopped;
     },
   };
 }

@@ -4,7 +4,9 @@ import { sealCredentials } from './credentials.js';
 import type { CredentialsKey } from './credentials.js';
 import { parseJwtKey } from './jwt-key.js';
 import type { JwtKey } from './jwt-key.js';
+import { HMAC_ALGORITHMS } from './options.js';
 import type { HmacAlgorithm } from './options.js';
+import { checkTtl } from './session-store.js';
 import type { SessionStore } from './session-store.js';
 
 /** Who the session is for: a user name and password, or ready-made Basic credentials. */
@@ -52,8 +54,10 @@ export async function createSession(
     throw new TypeError('express-auth-proxy: jwtKey must be a non-empty secret');
   }
   const { ttlSeconds } = options;
-  if (!Number.isInteger(ttlSeconds) || ttlSeconds <= 0) {
-    throw new TypeError('express-auth-proxy: ttlSeconds must be a positive integer');
+  checkTtl(ttlSeconds, true);
+  const algorithm = options.algorithm ?? 'HS512';
+  if (!HMAC_ALGORITHMS.has(algorithm)) {
+    throw new TypeError('express-auth-proxy: algorithm must be HS256, HS384 or HS512');
   }
   const { sub } = subject;
   if (typeof sub !== 'string' || sub === '') {
@@ -63,13 +67,11 @@ export async function createSession(
   const credentials =
     options.credentialsKey === undefined ? plain : sealCredentials(plain, options.credentialsKey);
   const sid = randomBytes(32).toString('base64url');
-  await store.set(sid, { credentials }, ttlSeconds);
-
   const iat = Math.floor(Date.now() / 1000);
   const claims: jsonwebtoken.JwtPayload = { sub, sid, iat, exp: iat + ttlSeconds };
-  const token = jsonwebtoken.sign(claims, key, {
-    algorithm: options.algorithm ?? 'HS512',
-  });
+  // Signed before anything is stored, so that a failure leaves no orphan session behind.
+  const token = jsonwebtoken.sign(claims, key, { algorithm });
+  await store.set(sid, { credentials }, ttlSeconds);
   return { sid, token, cookieValue: Buffer.from(token).toString('base64'), ttlSeconds };
 }
 

@@ -45,9 +45,13 @@ export function serializeSession(session: Session): string {
   return JSON.stringify({ credentials: session.credentials });
 }
 
-/** Validates arguments of `set` the same way for every store. */
-export function checkTtl(ttlSeconds: number | undefined): void {
-  if (ttlSeconds !== undefined && !(Number.isInteger(ttlSeconds) && ttlSeconds > 0)) {
+/**
+ * Validates a TTL the same way everywhere. `required`: a session issued without a lifetime would
+ * outlive every token issued for it.
+ */
+export function checkTtl(ttlSeconds: number | undefined, required = false): void {
+  if (ttlSeconds === undefined && !required) return;
+  if (!(Number.isInteger(ttlSeconds) && (ttlSeconds ?? 0) > 0)) {
     throw new TypeError('express-auth-proxy: ttlSeconds must be a positive integer');
   }
 }

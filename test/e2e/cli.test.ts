@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
 import type { ChildProcessWithoutNullStreams } from 'node:child_process';
 import { once } from 'node:events';
+import { Agent, get as httpGet } from 'node:http';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -295,13 +296,7 @@ describe('express-auth-proxy CLI', () => {
     await arrived;
     const exited = once(server.child, 'exit');
     server.child.kill('SIGTERM');
-    await new Promise<void>((resolve) => {
-      const check = (): void => {
-        if (server.stderr().includes('finishing in-flight requests')) resolve();
-      };
-      server.child.stderr.on('data', check);
-      check();
-    });
+    await waitFor(server, 'finishing in-flight requests');
     await assert.rejects(request(`${server.url}/healthz`), { code: 'ECONNREFUSED' });
     release();
     const reply = await inFlight;
@@ -310,4 +305,94 @@ describe('express-auth-proxy CLI', () => {
     const [code] = (await exited) as [number | null];
     assert.equal(code, 0);
   });
+
+  it('on SIGTERM closes a keep-alive connection once its request is answered', async () => {
+    const server = await serve([
+      '--target',
+      backend.url,
+      '--jwt-key-file',
+      keyFile,
+      '--redis',
+      redisServer.url,
+      '--port',
+      '0',
+      '--shutdown-timeout',
+      '20000',
+    ]);
+    const arrived = new Promise<void>((resolve) => {
+      heldRequestArrived = resolve;
+    });
+    const agent = new Agent({ keepAlive: true });
+    try {
+      const inFlight = new Promise<{ status: number; socketClosed: Promise<void> }>(
+        (resolve, reject) => {
+          const req = httpGet(
+            `${server.url}/slow`,
+            { agent, headers: { cookie: authCookie('sid') } },
+            (res) => {
+              const socketClosed = once(res.socket, 'close').then(() => undefined);
+              res.resume();
+              res.on('end', () => {
+                resolve({ status: res.statusCode ?? 0, socketClosed });
+              });
+            },
+          );
+          req.on('error', reject);
+        },
+      );
+      await arrived;
+      const exited = once(server.child, 'exit');
+      server.child.kill('SIGTERM');
+      await waitFor(server, 'finishing in-flight requests');
+      release();
+      const { status, socketClosed } = await inFlight;
+      assert.equal(status, 200);
+      await socketClosed;
+      const [code] = (await exited) as [number | null];
+      assert.equal(code, 0);
+      assert.ok(!server.stderr().includes('shutdown timeout'), server.stderr());
+    } finally {
+      agent.destroy();
+    }
+  });
+
+  it('exits with an error, instead of lingering, when the port is taken', async () => {
+    const first = await serve([
+      '--target',
+      backend.url,
+      '--jwt-key-file',
+      keyFile,
+      '--redis',
+      redisServer.url,
+      '--port',
+      '0',
+    ]);
+    try {
+      const port = new URL(first.url).port;
+      const run = await runCli([
+        '--target',
+        backend.url,
+        '--jwt-key-file',
+        keyFile,
+        '--redis',
+        redisServer.url,
+        '--port',
+        port,
+      ]);
+      assert.equal(run.code, 1);
+      assert.match(run.stderr, /EADDRINUSE/);
+    } finally {
+      assert.equal(await stop(first), 0);
+    }
+  });
 });
+
+function waitFor(server: Server, text: string): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const check = (): void => {
+      if (server.stderr().includes(text)) resolve();
+    };
+    server.child.stderr.on('data', check);
+    check();
+  });
+}

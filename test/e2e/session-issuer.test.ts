@@ -116,7 +116,7 @@ describe('createSession', () => {
     assert.equal(sids.size, 50);
   });
 
-  it('refuses a user name with a colon, a bad TTL and an empty key', async () => {
+  it('refuses a user name with a colon, a bad TTL, an empty key and alg none', async () => {
     const store = new MemorySessionStore();
     const subject = { sub: 'x', username: 'a:b', password: 'p' };
     await assert.rejects(createSession(store, subject, { jwtKey: JWT_KEY, ttlSeconds: 60 }), /":"/);
@@ -126,6 +126,8 @@ describe('createSession', () => {
       /ttlSeconds/,
     );
     await assert.rejects(createSession(store, ok, { jwtKey: '', ttlSeconds: 60 }), /jwtKey/);
+    const none = { jwtKey: JWT_KEY, ttlSeconds: 60, algorithm: 'none' as 'HS512' };
+    await assert.rejects(createSession(store, ok, none), /algorithm/);
   });
 });
 

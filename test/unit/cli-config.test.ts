@@ -78,6 +78,20 @@ describe('parseCli', () => {
     );
   });
 
+  it('lets flags win over the environment as a whole', () => {
+    const env = { AUTH_PROXY_JWT_KEY_FILE: '/keys/jwt', AUTH_PROXY_ROUTES: '/env=http://env.test' };
+    const c = config(
+      ['--jwt-key', 'flag-secret', '--target', 'http://flag.test', '--redis', 'redis://r'],
+      env,
+    );
+    assert.equal(c.jwtKey, 'flag-secret');
+    assert.deepEqual(c.routes, [{ path: '/', target: 'http://flag.test' }]);
+    const both = problems([], { ...env, AUTH_PROXY_JWT_KEY: 'x', AUTH_PROXY_REDIS: 'redis://r' });
+    assert.ok(
+      both.some((p) => p.includes('AUTH_PROXY_JWT_KEY or AUTH_PROXY_JWT_KEY_FILE, not both')),
+    );
+  });
+
   it('accepts --target and --redis-uri as the seed had them', () => {
     const c = config([
       '--target',
@@ -114,7 +128,14 @@ describe('parseCli', () => {
     [
       'a key and a key file',
       [...BASE, '--jwt-key', 's'],
-      '--jwt-key: give the secret or --jwt-key-file, not both',
+      '--jwt-key: give --jwt-key or --jwt-key-file, not both',
+    ],
+    ['a route twice in another case', [...BASE, '--route', '/MAIL=http://y'], 'mounted twice'],
+    ['a health path in capitals', [...BASE, '--route', '/HEALTHZ=http://y'], 'health endpoint'],
+    [
+      'route syntax in a path',
+      [...BASE, '--route', '/a(b)=http://y'],
+      '--route /a(b)=http://y: must',
     ],
     [
       'a missing key file',
