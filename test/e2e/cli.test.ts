@@ -54,6 +54,28 @@ after(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
+/** The flags of a server that proxies / to the test backend, plus `extra`. */
+function serverArgs(...extra: string[]): string[] {
+  return [
+    '--target',
+    backend.url,
+    '--jwt-key-file',
+    keyFile,
+    '--redis',
+    redisServer.url,
+    '--port',
+    '0',
+    ...extra,
+  ];
+}
+
+/** Resolves when the backend holds a request to /slow (answered by `release()`). */
+function slowRequestArrives(): Promise<void> {
+  return new Promise<void>((resolve) => {
+    heldRequestArrived = resolve;
+  });
+}
+
 interface Run {
   code: number;
   stdout: string;
@@ -279,19 +301,8 @@ describe('express-auth-proxy CLI', () => {
   });
 
   it('on SIGTERM stops accepting, lets the in-flight request finish, and exits 0', async () => {
-    const server = await serve([
-      '--target',
-      backend.url,
-      '--jwt-key-file',
-      keyFile,
-      '--redis',
-      redisServer.url,
-      '--port',
-      '0',
-    ]);
-    const arrived = new Promise<void>((resolve) => {
-      heldRequestArrived = resolve;
-    });
+    const server = await serve(serverArgs());
+    const arrived = slowRequestArrives();
     const inFlight = request(`${server.url}/slow`, { headers: { cookie: authCookie('sid') } });
     await arrived;
     const exited = once(server.child, 'exit');
@@ -307,21 +318,8 @@ describe('express-auth-proxy CLI', () => {
   });
 
   it('on SIGTERM closes a keep-alive connection once its request is answered', async () => {
-    const server = await serve([
-      '--target',
-      backend.url,
-      '--jwt-key-file',
-      keyFile,
-      '--redis',
-      redisServer.url,
-      '--port',
-      '0',
-      '--shutdown-timeout',
-      '20000',
-    ]);
-    const arrived = new Promise<void>((resolve) => {
-      heldRequestArrived = resolve;
-    });
+    const server = await serve(serverArgs('--shutdown-timeout', '20000'));
+    const arrived = slowRequestArrives();
     const agent = new Agent({ keepAlive: true });
     try {
       const inFlight = new Promise<{ status: number; socketClosed: Promise<void> }>(
@@ -357,16 +355,7 @@ describe('express-auth-proxy CLI', () => {
   });
 
   it('exits with an error, instead of lingering, when the port is taken', async () => {
-    const first = await serve([
-      '--target',
-      backend.url,
-      '--jwt-key-file',
-      keyFile,
-      '--redis',
-      redisServer.url,
-      '--port',
-      '0',
-    ]);
+    const first = await serve(serverArgs());
     try {
       const port = new URL(first.url).port;
       const run = await runCli([
