@@ -1,5 +1,5 @@
 import cookieParser from 'cookie-parser';
-import { checkPath } from './check-path.js';
+import { checkRequest } from './check-request.js';
 import express from 'express';
 import type { ErrorRequestHandler, RequestHandler } from 'express';
 import { toAuthProxyError } from './errors.js';
@@ -41,7 +41,7 @@ export function authProxy(options: AuthProxyOptions): AuthProxy {
   };
   const chain = express.Router();
   chain.use(
-    checkPath,
+    checkRequest,
     cookieParser(),
     ...verifyToken(config),
     resolveSession(store, config.decodeCredentials),

@@ -217,7 +217,8 @@ export function parseCli(
   if (jwtKey === undefined && !problems.some((p) => p.startsWith('--jwt-key'))) {
     problems.push('--jwt-key-file: required (or --jwt-key, AUTH_PROXY_JWT_KEY[_FILE])');
   }
-  const redis = setting('redis') ?? setting('redis-uri');
+  const redisFlag = flags.redis ?? flags['redis-uri'];
+  const redis = typeof redisFlag === 'string' ? redisFlag : setting('redis');
   if (redis === undefined) problems.push('--redis: required, a redis:// URL (or AUTH_PROXY_REDIS)');
 
   const port = integer('port', setting('port'), 3000, problems, { min: 0, max: 65535 });
@@ -429,7 +430,7 @@ export function helpText(): string {
     '',
     'Options (each can also be set by the environment variable in brackets; flags win):',
     ...rows,
-    `  --check-config${' '.repeat(20)}validate everything and ping Redis, then exit 0 or 1`,
+    `  --check-config${' '.repeat(20)}validate everything and ping Redis; exit 0, 1 (Redis) or 2 (settings)`,
     `  --version, -v${' '.repeat(21)}print the version`,
     `  --help, -h${' '.repeat(24)}print this help`,
     '',

@@ -6,6 +6,7 @@ import { statusForCode } from './status.js';
  */
 export const ERROR_CODES = [
   'ERR_PATH_INVALID',
+  'ERR_LENGTH_REQUIRED',
   'ERR_TOKEN_MISSING',
   'ERR_TOKEN_MALFORMED',
   'ERR_TOKEN_INVALID',

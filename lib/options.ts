@@ -130,6 +130,7 @@ const PROXY_HEADERS_REFUSED = new Set([
   'expect',
   'connection',
   'keep-alive',
+  'proxy-connection',
   'upgrade',
   'te',
   'trailer',

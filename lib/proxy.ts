@@ -10,7 +10,7 @@ import type { ErrorCode } from './errors.js';
 import type { Config } from './options.js';
 import type { Responder } from './respond.js';
 import { scopeOf } from './scope.js';
-import { upstreamHeaders } from './upstream-headers.js';
+import { dropResponseHopByHop, upstreamHeaders } from './upstream-headers.js';
 
 export interface ProxyStage {
   middleware: RequestHandler;
@@ -23,11 +23,16 @@ export interface ProxyStage {
  */
 export function createProxy(config: Config, respond: Responder): ProxyStage {
   const ownsAgent = config.proxy.agent === undefined;
+  // The agent's socket timeout starts when the socket is created, so it also bounds the connect
+  // phase, which ClientRequest.setTimeout (in the hook below) would wait out.
+  const agentOptions = { keepAlive: true, timeout: config.proxyTimeout };
   const agent: HttpAgent =
     (config.proxy.agent as HttpAgent | undefined) ??
     (config.target.startsWith('https:')
-      ? new HttpsAgent({ keepAlive: true })
-      : new HttpAgent({ keepAlive: true }));
+      ? new HttpsAgent(agentOptions)
+      : new HttpAgent(agentOptions));
+  // Behind another reverse proxy, `proxy: { xfwd: false }` forwards its X-Forwarded-* unchanged.
+  const replaceForwarded = config.proxy.xfwd !== false;
 
   const authPlugin: Plugin = (proxyServer) => {
     proxyServer.on(
@@ -39,6 +44,11 @@ export function createProxy(config: Config, respond: Responder): ProxyStage {
     proxyServer.on(
       'proxyRes',
       (proxyRes: IncomingMessage, req: IncomingMessage, res: ServerResponse) => {
+        const scope = scopeOf(req);
+        if (scope !== undefined) scope.upstreamResponded = true;
+        // Runs before http-proxy copies the headers: the backend's connection management is
+        // its hop's, and ours decides keep-alive (closed while a server drains, for example).
+        dropResponseHopByHop(proxyRes.headers, res.shouldKeepAlive);
         // http-proxy leaves the client waiting when the backend dies mid-body: cut it instead. (When
         // the client left first, there is nobody to tell.)
         proxyRes.once('close', () => {
@@ -90,8 +100,17 @@ export function createProxy(config: Config, respond: Responder): ProxyStage {
     // in its 'proxyReq' event, holds in every case: that event is skipped for requests carrying
     // Expect, and fires only once a socket is free, after the headers may already be written.
     scope.clientHeaders = req.headers;
-    req.headers = upstreamHeaders(req.headers, scope.authorization, config.cookieName);
-    void hpm(req, res, next);
+    req.headers = upstreamHeaders(req.headers, {
+      authorization: scope.authorization,
+      cookieName: config.cookieName,
+      replaceForwarded,
+    });
+    // http-proxy-middleware may hand the request back (next(err) from a throwing pathRewrite):
+    // whatever runs next must see the client's headers, not the credentials.
+    void hpm(req, res, (err?: unknown) => {
+      restoreClientHeaders(req);
+      next(err);
+    });
   };
 
   return {
@@ -117,6 +136,11 @@ export function checkUpstreamRequest(
   restoreClientHeaders(req);
   if (authorization === undefined || proxyReq.getHeader('authorization') !== authorization) {
     proxyReq.destroy(new AuthProxyError('ERR_INTERNAL', 'upstream request lost its credentials'));
+    return;
+  }
+  // The client left while the request waited for a socket: its 'close' has already fired.
+  if (res.destroyed) {
+    proxyReq.destroy();
     return;
   }
   if (proxyTimeout !== undefined) {

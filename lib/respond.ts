@@ -16,7 +16,7 @@ const RETRY_AFTER_SECONDS = '5';
 export function createResponder(logger: Logger, onError: ErrorHandler | undefined): Responder {
   return function respond(error, req, res): void {
     log(logger, error, req);
-    if (res.headersSent) {
+    if (res.headersSent || scopeOf(req)?.upstreamResponded === true) {
       // The backend failed mid-response: the only honest signal left is a cut connection.
       res.destroy();
       return;

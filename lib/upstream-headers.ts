@@ -4,21 +4,31 @@ import { withoutCookie } from './cookie-header.js';
 // Connection-level headers describe the client's hop, not ours (RFC 9110 7.6.1). `expect` is
 // answered by Node already; `upgrade` on a plain request is how h2c smuggling starts. The client's
 // own credentials are replaced by the session's.
-const NEVER_FORWARDED = new Set([
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'te',
-  'trailer',
-  'upgrade',
-  'expect',
-  'authorization',
-  'proxy-authorization',
+const HOP_BY_HOP = ['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'upgrade'];
+
+const NEVER_FORWARDED = new Set([...HOP_BY_HOP, 'expect', 'authorization', 'proxy-authorization']);
+
+// What the client claims about earlier hops, replaced by what this proxy saw (xfwd).
+const FORWARDED = new Set([
+  'forwarded',
+  'x-forwarded-for',
+  'x-forwarded-host',
+  'x-forwarded-proto',
+  'x-forwarded-port',
 ]);
 
 // Framing and routing stay even when a client names them in `Connection`: dropping them would
 // change how the body is delimited or where the request goes.
 const ALWAYS_KEPT = new Set(['content-length', 'transfer-encoding', 'host']);
+
+export interface UpstreamHeaderOptions {
+  /** The complete Authorization value to send. */
+  authorization: string;
+  /** The auth cookie, removed from Cookie. */
+  cookieName: string;
+  /** Drop the client's Forwarded / X-Forwarded-*: http-proxy's xfwd then sets its own. */
+  replaceForwarded: boolean;
+}
 
 /**
  * The headers the backend receives: the client's, less hop-by-hop headers, less the auth cookie
@@ -26,27 +36,40 @@ const ALWAYS_KEPT = new Set(['content-length', 'transfer-encoding', 'host']);
  * decides where the result goes.
  *
  * @example
- * upstreamHeaders({ cookie: 'a=1; Authorization=eyJ', authorization: 'Bearer x' }, 'Basic Zm9v', 'Authorization');
+ * upstreamHeaders({ cookie: 'a=1; Authorization=eyJ', authorization: 'Bearer x' },
+ *   { authorization: 'Basic Zm9v', cookieName: 'Authorization', replaceForwarded: true });
  * // { cookie: 'a=1', authorization: 'Basic Zm9v' }
  */
 export function upstreamHeaders(
   incoming: IncomingHttpHeaders,
-  authorization: string,
-  cookieName: string,
+  options: UpstreamHeaderOptions,
 ): IncomingHttpHeaders {
   const named = connectionTokens(incoming.connection);
   const out: IncomingHttpHeaders = {};
   for (const [name, value] of Object.entries(incoming)) {
     if (NEVER_FORWARDED.has(name) || (named.has(name) && !ALWAYS_KEPT.has(name))) continue;
+    if (options.replaceForwarded && FORWARDED.has(name)) continue;
     if (name === 'cookie' && typeof value === 'string') {
-      const rest = withoutCookie(value, cookieName);
+      const rest = withoutCookie(value, options.cookieName);
       if (rest !== undefined) out.cookie = rest;
     } else {
       out[name] = value;
     }
   }
-  out.authorization = authorization;
+  out.authorization = options.authorization;
   return out;
+}
+
+/**
+ * Removes the backend's hop-by-hop response headers in place and states our own connection
+ * decision, which http-proxy then copies instead of the backend's.
+ */
+export function dropResponseHopByHop(headers: IncomingHttpHeaders, keepAlive: boolean): void {
+  for (const name of connectionTokens(headers.connection)) {
+    if (!ALWAYS_KEPT.has(name)) delete headers[name];
+  }
+  for (const name of HOP_BY_HOP) delete headers[name];
+  headers.connection = keepAlive ? 'keep-alive' : 'close';
 }
 
 function connectionTokens(connection: string | undefined): Set<string> {

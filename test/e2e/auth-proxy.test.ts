@@ -532,3 +532,104 @@ describe('hostile and unlucky requests', () => {
     assert.match(reply.body, /ERR_TOKEN_MISSING/);
   });
 });
+
+describe('second-review regressions', () => {
+  beforeEach(async () => {
+    await storeSession('sid');
+  });
+
+  it('answers 411 to a chunked DELETE or OPTIONS body instead of smuggling it', async () => {
+    proxy = await startProxyApp({ '/': options() });
+    for (const method of ['DELETE', 'OPTIONS']) {
+      const reply = await request(`${proxy.url}/x`, {
+        method,
+        headers: { cookie: authCookie('sid'), 'transfer-encoding': 'chunked' },
+        body: 'GET /secret HTTP/1.1\r\nHost: x\r\n\r\n',
+      });
+      assert.equal(reply.status, 411, method);
+      assert.match(reply.body, /ERR_LENGTH_REQUIRED/);
+    }
+    assert.equal(backend.seen.length, 0);
+  });
+
+  it('replaces the client Forwarded and X-Forwarded-* headers with its own', async () => {
+    proxy = await startProxyApp({ '/': options() });
+    const reply = await request(`${proxy.url}/x`, {
+      headers: {
+        cookie: authCookie('sid'),
+        host: 'mail.example.test',
+        'x-forwarded-for': '6.6.6.6',
+        'x-forwarded-host': 'evil.example',
+        'x-forwarded-proto': 'https',
+        forwarded: 'for=6.6.6.6',
+      },
+    });
+    const seen = echoed(reply.body);
+    assert.equal(seen.headers['x-forwarded-for'], '127.0.0.1');
+    assert.equal(seen.headers['x-forwarded-host'], 'mail.example.test');
+    assert.equal(seen.headers['x-forwarded-proto'], 'http');
+    assert.equal(seen.headers.forwarded, undefined);
+  });
+
+  it('forwards them unchanged with xfwd off (behind a trusted reverse proxy)', async () => {
+    proxy = await startProxyApp({ '/': options({ proxy: { xfwd: false } }) });
+    const reply = await request(`${proxy.url}/x`, {
+      headers: { cookie: authCookie('sid'), 'x-forwarded-for': '203.0.113.9' },
+    });
+    assert.equal(echoed(reply.body).headers['x-forwarded-for'], '203.0.113.9');
+  });
+
+  it('hands a request back with the client headers when http-proxy-middleware fails it', async () => {
+    let seenByOnError: string | undefined = 'unset';
+    proxy = await startProxyApp({
+      '/': options({
+        proxy: {
+          pathRewrite: () => {
+            throw new Error('rewrite failed');
+          },
+        },
+        onError: (err, req, res) => {
+          seenByOnError = req.headers.authorization;
+          res.status(err.status).end();
+        },
+      }),
+    });
+    const reply = await request(`${proxy.url}/x`, {
+      headers: { cookie: authCookie('sid'), authorization: 'Bearer client' },
+    });
+    assert.equal(reply.status, 500);
+    assert.equal(seenByOnError, 'Bearer client');
+  });
+
+  it('cuts the connection when the backend fails between its headers and its body', async () => {
+    await backend.close();
+    backend = await startBackend((req, res) => {
+      res.writeHead(200, { 'content-length': '100', 'set-cookie': 'backend=secret' });
+      res.flushHeaders();
+      setImmediate(() => req.socket.destroy());
+    });
+    proxy = await startProxyApp({ '/': options() });
+    await assert.rejects(
+      request(`${proxy.url}/x`, { headers: { cookie: authCookie('sid') } }),
+      /aborted|socket hang up|ECONNRESET/,
+    );
+  });
+
+  it("states its own connection handling instead of the backend's", async () => {
+    await backend.close();
+    backend = await startBackend((_req, res) => {
+      res.writeHead(200, {
+        connection: 'keep-alive, x-hop',
+        'keep-alive': 'timeout=99',
+        'x-hop': '1',
+      });
+      res.end('ok');
+    });
+    proxy = await startProxyApp({ '/': options() });
+    const reply = await request(`${proxy.url}/x`, { headers: { cookie: authCookie('sid') } });
+    assert.equal(reply.status, 200);
+    assert.equal(reply.headers.connection, 'close'); // the test client asked for close
+    assert.equal(reply.headers['keep-alive'], undefined);
+    assert.equal(reply.headers['x-hop'], undefined);
+  });
+});

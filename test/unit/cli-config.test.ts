@@ -92,6 +92,13 @@ describe('parseCli', () => {
     );
   });
 
+  it('lets --redis-uri win over AUTH_PROXY_REDIS', () => {
+    const c = config([...BASE.slice(0, 4), '--redis-uri', 'redis://flag'], {
+      AUTH_PROXY_REDIS: 'redis://env',
+    });
+    assert.equal(c.redis, 'redis://flag');
+  });
+
   it('accepts --target and --redis-uri as the seed had them', () => {
     const c = config([
       '--target',

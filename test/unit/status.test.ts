@@ -5,6 +5,7 @@ import type { ErrorCode } from '../../lib/index.js';
 
 const EXPECTED: [ErrorCode, number][] = [
   ['ERR_PATH_INVALID', 400],
+  ['ERR_LENGTH_REQUIRED', 411],
   ['ERR_TOKEN_MISSING', 401],
   ['ERR_TOKEN_MALFORMED', 401],
   ['ERR_TOKEN_INVALID', 401],

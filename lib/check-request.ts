@@ -19,12 +19,18 @@ export function escapesPrefix(url: string): boolean {
   // The common case has no dot, percent sign or backslash at all.
   if (!/[.%\\]/.test(path)) return false;
   for (let round = 0; round <= DECODE_ROUNDS; round++) {
-    if (path.split(/[/\\]/).some((segment) => segment === '.' || segment === '..')) return true;
+    if (path.split(/[/\\]/).some(isDotSegment)) return true;
     const decoded = decodeEscapes(path);
     if (decoded === path) return false;
     path = decoded;
   }
   return false;
+}
+
+// `..;x` counts too: Tomcat and others strip `;` parameters from a segment before resolving it.
+function isDotSegment(segment: string): boolean {
+  const name = segment.split(';', 1)[0];
+  return name === '.' || name === '..';
 }
 
 // Lenient on purpose: a malformed escape elsewhere in the path must not hide a valid %2e%2e,
@@ -35,10 +41,24 @@ function decodeEscapes(path: string): string {
   );
 }
 
-/** The path stage: refuses paths that escape the target's prefix before anything else runs. */
-export const checkPath: RequestHandler = function checkPath(req, _res, next): void {
-  if (escapesPrefix(req.url)) {
-    next(new AuthProxyError('ERR_PATH_INVALID', 'path leaves the mount point'));
+// http-proxy rewrites these methods' length headers as if they had no body (content-length: 0,
+// transfer-encoding dropped) yet still streams what the client sends: a chunked body would reach
+// the backend as a second request on a connection other users share.
+const BODILESS_FOR_HTTP_PROXY = new Set(['DELETE', 'OPTIONS']);
+
+/**
+ * The first stage: refuses, before anything else runs, requests the proxy cannot pass on safely:
+ * a path that is not origin-form or leaves the target's path (400), and a chunked DELETE or
+ * OPTIONS body (411).
+ */
+export const checkRequest: RequestHandler = function checkRequest(req, _res, next): void {
+  if (!req.url.startsWith('/') || escapesPrefix(req.url)) {
+    next(new AuthProxyError('ERR_PATH_INVALID', 'path is not below the mount point'));
+  } else if (
+    BODILESS_FOR_HTTP_PROXY.has(req.method) &&
+    req.headers['transfer-encoding'] !== undefined
+  ) {
+    next(new AuthProxyError('ERR_LENGTH_REQUIRED', `chunked ${req.method} body`));
   } else {
     next();
   }

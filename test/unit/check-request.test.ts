@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { escapesPrefix } from '../../lib/check-path.js';
+import { escapesPrefix } from '../../lib/check-request.js';
 
 describe('escapesPrefix', () => {
   const allowed = [
@@ -8,6 +8,7 @@ describe('escapesPrefix', () => {
     '/files/a.txt',
     '/files/.hidden',
     '/files/a..b',
+    '/files/a;b',
     '/files/...',
     '/100%25.txt',
     '/a%zz',
@@ -34,6 +35,8 @@ describe('escapesPrefix', () => {
     '/a\\..\\admin',
     '/%2e%2e/%zz/admin',
     '/%5c..%5cadmin',
+    '/..;/admin',
+    '/..;jsessionid=x/admin',
   ];
   for (const url of refused) {
     it(`refuses ${url}`, () => {
