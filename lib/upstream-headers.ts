@@ -65,10 +65,11 @@ export function upstreamHeaders(
  * decision, which http-proxy then copies instead of the backend's.
  */
 export function dropResponseHopByHop(headers: IncomingHttpHeaders, keepAlive: boolean): void {
+  // In place: http-proxy copies from this very object after the 'proxyRes' event.
   for (const name of connectionTokens(headers.connection)) {
-    if (!ALWAYS_KEPT.has(name)) delete headers[name];
+    if (!ALWAYS_KEPT.has(name)) Reflect.deleteProperty(headers, name);
   }
-  for (const name of HOP_BY_HOP) delete headers[name];
+  for (const name of HOP_BY_HOP) Reflect.deleteProperty(headers, name);
   headers.connection = keepAlive ? 'keep-alive' : 'close';
 }
 
