@@ -16,7 +16,7 @@ import {
   RedisSessionStore,
   sessionCookie,
 } from '../lib/index.js';
-import type { AuthProxy, ErrorHandler, SessionStore } from '../lib/index.js';
+import type { ErrorHandler, SessionStore } from '../lib/index.js';
 import { startDavBackend, startMailBackend } from './backends.js';
 import { escapeHtml, page } from './html.js';
 import { checkPassword, DEMO_USERS } from './users.js';
@@ -64,12 +64,10 @@ export async function startDemo(options: DemoOptions = {}): Promise<Demo> {
   const onError: ErrorHandler = (err, _req, res) => {
     res.status(err.status).type('html').send(errorPage(err.status, err.code));
   };
-  const proxies: AuthProxy[] = [
-    authProxy({ target: mail.url, jwtKey, redis: store, onError }),
-    authProxy({ target: `${dav.url}/remote.php`, jwtKey, redis: store, onError }),
-  ];
-  app.use('/mail', proxies[0] as AuthProxy);
-  app.use('/dav', proxies[1] as AuthProxy);
+  const mailProxy = authProxy({ target: mail.url, jwtKey, redis: store, onError });
+  const davProxy = authProxy({ target: `${dav.url}/remote.php`, jwtKey, redis: store, onError });
+  app.use('/mail', mailProxy);
+  app.use('/dav', davProxy);
 
   app.get('/', cookieParser(), async (req, res) => {
     res.type('html').send(portalPage(await currentUser(req, jwtKey, store)));
@@ -116,7 +114,7 @@ export async function startDemo(options: DemoOptions = {}): Promise<Demo> {
         });
         server.closeAllConnections();
       });
-      await Promise.all([...proxies.map((p) => p.close()), mail.close(), dav.close()]);
+      await Promise.all([mailProxy.close(), davProxy.close(), mail.close(), dav.close()]);
       await store.close?.();
     },
   };
