@@ -55,6 +55,7 @@ after(async () => {
 });
 
 /** The flags of a server that proxies / to the test backend, plus `extra`. */
+// A later flag wins over an earlier one (node:util parseArgs), so `extra` can override --port.
 function serverArgs(...extra: string[]): string[] {
   return [
     '--target',
@@ -358,16 +359,7 @@ describe('express-auth-proxy CLI', () => {
     const first = await serve(serverArgs());
     try {
       const port = new URL(first.url).port;
-      const run = await runCli([
-        '--target',
-        backend.url,
-        '--jwt-key-file',
-        keyFile,
-        '--redis',
-        redisServer.url,
-        '--port',
-        port,
-      ]);
+      const run = await runCli(serverArgs('--port', port));
       assert.equal(run.code, 1);
       assert.match(run.stderr, /EADDRINUSE/);
     } finally {
