@@ -60,4 +60,15 @@ describe('tokenError', () => {
       assert.equal(tokenError(err).code, expected);
     });
   }
+
+  it('never copies token text into its message', () => {
+    const parseError = new SyntaxError('Unexpected token a\nFAKE: 200 in JSON at position 0');
+    const err = new UnauthorizedError('invalid_token', parseError);
+    assert.equal(tokenError(err).message, 'token rejected: unreadable token');
+    const fixed = new UnauthorizedError(
+      'invalid_token',
+      new jwt.JsonWebTokenError('invalid signature'),
+    );
+    assert.equal(tokenError(fixed).message, 'token rejected: invalid signature');
+  });
 });
