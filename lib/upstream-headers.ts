@@ -73,7 +73,10 @@ export function dropResponseHopByHop(headers: IncomingHttpHeaders, keepAlive: bo
   headers.connection = keepAlive ? 'keep-alive' : 'close';
 }
 
-function connectionTokens(connection: string | undefined): Set<string> {
-  if (connection === undefined) return new Set();
+// Most requests name nothing in Connection: share one empty set rather than allocate per request.
+const NO_TOKENS: ReadonlySet<string> = new Set();
+
+function connectionTokens(connection: string | undefined): ReadonlySet<string> {
+  if (connection === undefined) return NO_TOKENS;
   return new Set(connection.split(',').map((token) => token.trim().toLowerCase()));
 }

@@ -183,31 +183,15 @@ describe('express-auth-proxy CLI', () => {
   });
 
   it('--check-config exits 0 when everything holds and Redis answers', async () => {
-    const run = await runCli([
-      '--check-config',
-      '--route',
-      `/=${backend.url}`,
-      '--jwt-key-file',
-      keyFile,
-      '--redis',
-      redisServer.url,
-    ]);
+    const run = await runCli(serverArgs('--check-config'));
     assert.equal(run.code, 0, run.stderr);
     assert.match(run.stdout, /configuration ok/);
   });
 
   it('--check-config exits 1 when Redis does not answer', async () => {
-    const run = await runCli([
-      '--check-config',
-      '--target',
-      backend.url,
-      '--jwt-key-file',
-      keyFile,
-      '--redis',
-      'redis://127.0.0.1:1',
-      '--redis-timeout',
-      '300',
-    ]);
+    const run = await runCli(
+      serverArgs('--check-config', '--redis', 'redis://127.0.0.1:1', '--redis-timeout', '300'),
+    );
     assert.equal(run.code, 1);
     assert.match(run.stderr, /--redis: no answer from Redis within 300 ms/);
   });
