@@ -1,16 +1,16 @@
 import cookieParser from 'cookie-parser';
-import { checkRequest } from './check-request.js';
+import { checkRequest } from './chain/check-request.js';
 import express from 'express';
 import type { ErrorRequestHandler, RequestHandler } from 'express';
 import { toAuthProxyError } from './errors.js';
 import { resolveOptions } from './options.js';
 import type { AuthProxyOptions, Config } from './options.js';
-import { createProxy } from './proxy.js';
-import { RedisSessionStore } from './redis-session-store.js';
-import { createResponder } from './respond.js';
-import { resolveSession } from './resolve-session.js';
-import type { SessionStore } from './session-store.js';
-import { verifyToken } from './verify-token.js';
+import { createProxy } from './chain/proxy.js';
+import { RedisSessionStore } from './sessions/redis-session-store.js';
+import { createResponder } from './chain/respond.js';
+import { resolveSession } from './chain/resolve-session.js';
+import type { SessionStore } from './sessions/session-store.js';
+import { verifyToken } from './chain/verify-token.js';
 
 /** The middleware `authProxy()` returns, with a handle on what it opened. */
 export interface AuthProxy extends RequestHandler {

@@ -9,15 +9,23 @@ export type {
 export { AuthProxyError, AuthProxyConfigError, ERROR_CODES } from './errors.js';
 export type { ErrorCode } from './errors.js';
 export { statusForCode } from './status.js';
-export type { Session, SessionStore } from './session-store.js';
-export { MemorySessionStore } from './memory-session-store.js';
-export { RedisSessionStore } from './redis-session-store.js';
-export type { RedisClient, RedisSessionStoreOptions } from './redis-session-store.js';
-export { sealCredentials, openCredentials } from './credentials.js';
-export type { CredentialsKey } from './credentials.js';
+export type { Session, SessionStore } from './sessions/session-store.js';
+export { MemorySessionStore } from './sessions/memory-session-store.js';
+export { RedisSessionStore } from './sessions/redis-session-store.js';
+export type { RedisClient, RedisSessionStoreOptions } from './sessions/redis-session-store.js';
+export { sealCredentials, openCredentials } from './sessions/credentials.js';
+export type { CredentialsKey } from './sessions/credentials.js';
 export type { Logger } from './logger.js';
-export { createSession, destroySession } from './session-issuer.js';
-export type { CreateSessionOptions, IssuedSession, SessionSubject } from './session-issuer.js';
-export { sessionCookie, clearSessionCookie, sessionCookieOptions } from './session-cookie.js';
-export type { SessionCookieOptions } from './session-cookie.js';
-export type { JwtKey } from './jwt-key.js';
+export { createSession, destroySession } from './sessions/session-issuer.js';
+export type {
+  CreateSessionOptions,
+  IssuedSession,
+  SessionSubject,
+} from './sessions/session-issuer.js';
+export {
+  sessionCookie,
+  clearSessionCookie,
+  sessionCookieOptions,
+} from './sessions/session-cookie.js';
+export type { SessionCookieOptions } from './sessions/session-cookie.js';
+export type { JwtKey } from './sessions/jwt-key.js';

@@ -1,16 +1,16 @@
 import type { KeyObject } from 'node:crypto';
 import type { Request, Response } from 'express';
 import type { Options as HpmOptions } from 'http-proxy-middleware';
-import { openWith, parseCredentialsKey } from './credentials.js';
-import type { CredentialsKey } from './credentials.js';
+import { openWith, parseCredentialsKey } from './sessions/credentials.js';
+import type { CredentialsKey } from './sessions/credentials.js';
 import { AuthProxyConfigError } from './errors.js';
-import { parseJwtKey } from './jwt-key.js';
-import type { JwtKey } from './jwt-key.js';
+import { parseJwtKey } from './sessions/jwt-key.js';
+import type { JwtKey } from './sessions/jwt-key.js';
 import type { AuthProxyError } from './errors.js';
 import { silentLogger } from './logger.js';
 import type { Logger } from './logger.js';
-import type { RedisClient } from './redis-session-store.js';
-import type { SessionStore } from './session-store.js';
+import type { RedisClient } from './sessions/redis-session-store.js';
+import type { SessionStore } from './sessions/session-store.js';
 
 export type HmacAlgorithm = 'HS256' | 'HS384' | 'HS512';
 

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { escapesPrefix } from '../../lib/check-request.js';
+import { escapesPrefix } from '../../lib/chain/check-request.js';
 
 describe('escapesPrefix', () => {
   const allowed = [

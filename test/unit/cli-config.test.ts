@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { parseCli } from '../../lib/cli-config.js';
-import type { ServerConfig } from '../../lib/cli-config.js';
+import { parseCli } from '../../lib/server/cli-config.js';
+import type { ServerConfig } from '../../lib/server/cli-config.js';
 
 const FILES: Record<string, string> = {
   '/keys/jwt': 'file-secret\n',

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { withoutCookie } from '../../lib/cookie-header.js';
-import { tokenFromCookieValue } from '../../lib/cookie-token.js';
+import { withoutCookie } from '../../lib/chain/cookie-header.js';
+import { tokenFromCookieValue } from '../../lib/chain/cookie-token.js';
 import { AuthProxyError } from '../../lib/index.js';
 
 const JWT = 'eyJhbGciOiJIUzUxMiJ9.eyJzaWQiOiJzIn0.c2lnbmF0dXJl';

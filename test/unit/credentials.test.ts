@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { createDecipheriv, randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
-import { basicAuthorization } from '../../lib/credentials.js';
+import { basicAuthorization } from '../../lib/sessions/credentials.js';
 import { AuthProxyError, openCredentials, sealCredentials } from '../../lib/index.js';
 
 const HEX_KEY = '00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff';

@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { UnauthorizedError } from 'express-jwt';
 import jwt from 'jsonwebtoken';
-import { upstreamError } from '../../lib/proxy.js';
-import { tokenError } from '../../lib/verify-token.js';
+import { upstreamError } from '../../lib/chain/proxy.js';
+import { tokenError } from '../../lib/chain/verify-token.js';
 import { AuthProxyError } from '../../lib/index.js';
 
 describe('upstreamError', () => {

@@ -1,5 +1,5 @@
 import type { RequestHandler } from 'express';
-import { AuthProxyError } from './errors.js';
+import { AuthProxyError } from '../errors.js';
 
 // Backends decode once, sometimes twice; three rounds cover what either would see.
 const DECODE_ROUNDS = 3;

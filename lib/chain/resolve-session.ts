@@ -1,9 +1,9 @@
 import type { Request, RequestHandler } from 'express';
-import { basicAuthorization } from './credentials.js';
-import { AuthProxyError, toAuthProxyError } from './errors.js';
+import { basicAuthorization } from '../sessions/credentials.js';
+import { AuthProxyError, toAuthProxyError } from '../errors.js';
 import { setScope } from './scope.js';
 import type { Scope } from './scope.js';
-import type { SessionStore } from './session-store.js';
+import type { SessionStore } from '../sessions/session-store.js';
 import { takeSid } from './verify-token.js';
 
 type Decoder = ((stored: string) => string | Promise<string>) | undefined;

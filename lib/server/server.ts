@@ -4,12 +4,12 @@ import type { AddressInfo } from 'node:net';
 import type { Writable } from 'node:stream';
 import express from 'express';
 import morgan from 'morgan';
-import { authProxy } from './auth-proxy.js';
-import type { AuthProxy } from './auth-proxy.js';
+import { authProxy } from '../auth-proxy.js';
+import type { AuthProxy } from '../auth-proxy.js';
 import { routeOptions } from './cli-config.js';
 import type { ServerConfig } from './cli-config.js';
-import type { Logger } from './logger.js';
-import { RedisSessionStore } from './redis-session-store.js';
+import type { Logger } from '../logger.js';
+import { RedisSessionStore } from '../sessions/redis-session-store.js';
 
 export interface RunningServer {
   url: string;

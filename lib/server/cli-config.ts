@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
-import { AuthProxyConfigError } from './errors.js';
-import { resolveOptions } from './options.js';
+import { AuthProxyConfigError } from '../errors.js';
+import { resolveOptions } from '../options.js';
 
 /** One CLI setting: its flag, its environment twin and what `--help` says of it. */
 interface Setting {

@@ -1,8 +1,8 @@
 import type { ErrorRequestHandler, Request, RequestHandler } from 'express';
 import { expressjwt, UnauthorizedError } from 'express-jwt';
 import { tokenFromCookieValue } from './cookie-token.js';
-import { AuthProxyError } from './errors.js';
-import type { Config } from './options.js';
+import { AuthProxyError } from '../errors.js';
+import type { Config } from '../options.js';
 
 // A name of our own: an application's express-jwt elsewhere sets `req.auth` for another token,
 // which must never be mistaken for ours (for example when ours skipped a CORS preflight).

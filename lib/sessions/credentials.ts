@@ -5,7 +5,7 @@ import {
   KeyObject,
   randomBytes,
 } from 'node:crypto';
-import { AuthProxyError } from './errors.js';
+import { AuthProxyError } from '../errors.js';
 
 const IV_BYTES = 12;
 const TAG_BYTES = 16;

@@ -4,8 +4,8 @@ import { sealCredentials } from './credentials.js';
 import type { CredentialsKey } from './credentials.js';
 import { parseJwtKey } from './jwt-key.js';
 import type { JwtKey } from './jwt-key.js';
-import { HMAC_ALGORITHMS } from './options.js';
-import type { HmacAlgorithm } from './options.js';
+import { HMAC_ALGORITHMS } from '../options.js';
+import type { HmacAlgorithm } from '../options.js';
 import { checkTtl } from './session-store.js';
 import type { SessionStore } from './session-store.js';
 

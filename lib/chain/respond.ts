@@ -1,10 +1,10 @@
 import { STATUS_CODES } from 'node:http';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Request, Response } from 'express';
-import type { AuthProxyError } from './errors.js';
-import { sidHash } from './logger.js';
-import type { Logger } from './logger.js';
-import type { ErrorHandler } from './options.js';
+import type { AuthProxyError } from '../errors.js';
+import { sidHash } from '../logger.js';
+import type { Logger } from '../logger.js';
+import type { ErrorHandler } from '../options.js';
 import { scopeOf } from './scope.js';
 
 /** Answers a failed request; the one place where failures become responses and log lines. */

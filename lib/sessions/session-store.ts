@@ -1,4 +1,4 @@
-import { AuthProxyError } from './errors.js';
+import { AuthProxyError } from '../errors.js';
 
 /** What a login site stores for a session id: `{"credentials": "..."}`. */
 export interface Session {

@@ -1,4 +1,4 @@
-import { AuthProxyError } from './errors.js';
+import { AuthProxyError } from '../errors.js';
 
 // A compact JWS: three base64url segments. An empty signature (alg "none") never matches.
 const COMPACT_JWT = /^[\w-]+\.[\w-]+\.[\w-]+$/;

@@ -2,12 +2,12 @@
 import { readFileSync } from 'node:fs';
 import { helpText, LOG_LEVELS, parseCli } from './cli-config.js';
 import type { LogLevel } from './cli-config.js';
-import type { Logger } from './logger.js';
-import { RedisSessionStore } from './redis-session-store.js';
+import type { Logger } from '../logger.js';
+import { RedisSessionStore } from '../sessions/redis-session-store.js';
 import { startServer } from './server.js';
 
 function version(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
     version: string;
   };
   return pkg.version;

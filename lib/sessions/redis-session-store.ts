@@ -1,8 +1,8 @@
 import { Redis } from 'ioredis';
 import type { Cluster, RedisOptions } from 'ioredis';
-import { AuthProxyError } from './errors.js';
-import { silentLogger } from './logger.js';
-import type { Logger } from './logger.js';
+import { AuthProxyError } from '../errors.js';
+import { silentLogger } from '../logger.js';
+import type { Logger } from '../logger.js';
 import { checkTtl, parseSession, serializeSession } from './session-store.js';
 import type { Session, SessionStore } from './session-store.js';
 
