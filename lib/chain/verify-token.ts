@@ -7,6 +7,8 @@ import type { Config } from '../options.js';
 // A name of our own: an application's express-jwt elsewhere sets `req.auth` for another token,
 // which must never be mistaken for ours (for example when ours skipped a CORS preflight).
 const CLAIMS = 'authProxyClaims';
+// In a /u pattern a valid surrogate pair is one code point, so only unpaired halves match.
+const LONE_SURROGATE = /\p{Cs}/u;
 
 /**
  * The token stages: express-jwt reading the JWT from the auth cookie and verifying it, then a
@@ -66,7 +68,7 @@ export function tokenError(err: unknown): AuthProxyError {
 /**
  * Takes the verified claims off the request and returns the session id. Our policy is stricter
  * than jsonwebtoken's: `exp` is required (a token without it would never expire) and `sid` must
- * be a non-empty string.
+ * be a non-empty, well-formed string.
  */
 export function takeSid(req: Request): string {
   const claims = (req as unknown as Record<string, unknown>)[CLAIMS];
@@ -80,6 +82,11 @@ export function takeSid(req: Request): string {
   }
   if (typeof sid !== 'string' || sid === '') {
     throw new AuthProxyError('ERR_TOKEN_CLAIM_MISSING', 'token has no string sid claim');
+  }
+  // A lone surrogate has no UTF-8 form: Redis would be asked for U+FFFD in its place, which is
+  // another sid's key.
+  if (LONE_SURROGATE.test(sid)) {
+    throw new AuthProxyError('ERR_TOKEN_CLAIM_MISSING', 'token sid is not well-formed Unicode');
   }
   return sid;
 }

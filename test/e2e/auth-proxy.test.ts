@@ -153,6 +153,19 @@ describe('token rules', () => {
     });
   }
 
+  it("refuses a sid holding a lone surrogate, which Redis would read as another sid's key", async () => {
+    // UTF-8 has no form for U+D800: encoded for Redis it becomes U+FFFD, as would U+DFFF.
+    await storeSession('\ufffd');
+    const reply = await request(`${proxy.url}/x`, { headers: { cookie: authCookie('\ud800') } });
+    assert.equal(reply.status, 401);
+    assert.match(reply.body, /ERR_TOKEN_CLAIM_MISSING/);
+    assert.equal(backend.seen.length, 0);
+    const paired = await request(`${proxy.url}/x`, {
+      headers: { cookie: authCookie('\ud83d\ude00') },
+    });
+    assert.match(paired.body, /ERR_SESSION_NOT_FOUND/, 'a surrogate pair is an ordinary sid');
+  });
+
   it('accepts a raw JWT and url-safe base64', async () => {
     const token = sign('sid');
     for (const cookie of [
