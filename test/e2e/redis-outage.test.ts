@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { once } from 'node:events';
 import { after, afterEach, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
 import { RedisSessionStore } from '../../lib/index.js';
@@ -69,7 +68,8 @@ describe('Redis availability', () => {
     const client = storeClient();
     const seenBefore = backend.seen.length;
 
-    const closed = once(client, 'close');
+    // Not events.once: it rejects on the 'error' events a reconnecting client emits.
+    const closed = new Promise((resolve) => client.once('close', resolve));
     await redisServer.stop();
     await closed;
     const started = Date.now();
@@ -82,7 +82,7 @@ describe('Redis availability', () => {
     assert.equal(backend.seen.length, seenBefore);
     assert.ok(logger.lines.some((line) => line.includes('redis connection failed')));
 
-    const ready = once(client, 'ready');
+    const ready = new Promise((resolve) => client.once('ready', resolve));
     await redisServer.start();
     await ready;
     await seed(); // the restarted server has no persistence
