@@ -4,6 +4,71 @@ import { AuthProxyError } from '../errors.js';
 // Backends decode once, sometimes twice; three rounds cover what either would see.
 const DECODE_ROUNDS = 3;
 
+// Anything but visible ASCII, and '#'. http-proxy parses the target with Node's legacy
+// url.parse, which drops a '#' and everything after it (the query included), trims whitespace,
+// control characters and U+00A0 at either end, and escapes some of the rest: what reaches the
+// backend would not be what was checked. Node's HTTP parser already refuses most of these, but
+// not '#', and none of them with `insecureHTTPParser`.
+const ALTERED_CHARACTER = /[^!"$-~]/;
+// url.parse reads `//user@host/rest` as an authority and forwards only `/rest`.
+const AUTHORITY_FORM = /^\/\/[^/]*@/;
+
+/**
+ * Why a request target (below the mount point) cannot be proxied as it is, or `undefined` when
+ * it can. Judges the target as http-proxy will forward it: it must be origin-form, hold nothing
+ * that http-proxy would drop or rewrite (a fragment, whitespace, control or non-ASCII characters,
+ * a `\` in the path, a leading `//user@host`), and stay below the target's path
+ * ({@link escapesPrefix}). The proxy hook applies the same judgement to the path that leaves.
+ *
+ * @example
+ * pathProblem('/files/a.txt?x=1'); // undefined
+ * pathProblem('/..#');             // 'request target holds a fragment or a character outside visible ASCII'
+ */
+export function pathProblem(url: string): string | undefined {
+  if (url.charCodeAt(0) !== 0x2f) return 'request target is not origin-form';
+  if (ALTERED_CHARACTER.test(url)) {
+    return 'request target holds a fragment or a character outside visible ASCII';
+  }
+  const query = url.indexOf('?');
+  const path = query < 0 ? url : url.slice(0, query);
+  // http-proxy turns it into '/', where the client may have meant a character of a name.
+  if (path.includes('\\')) return 'path holds a backslash';
+  if (path.charCodeAt(1) === 0x2f && AUTHORITY_FORM.test(path)) {
+    return 'path would be read as an authority';
+  }
+  if (climbs(path)) return 'path is not below the mount point';
+  return undefined;
+}
+
+/**
+ * Why the path of an upstream request is not under the target's path, or `undefined` when it
+ * is: the last check, on the path that actually leaves, with the same rules as
+ * {@link pathProblem}. `targetPath` is the target's path without a trailing slash (`''` for a
+ * target at the root).
+ *
+ * @example
+ * upstreamPathProblem('/remote.php/files/a.txt', '/remote.php'); // undefined
+ * upstreamPathProblem('/remote.php/..', '/remote.php');          // 'path is not below the mount point'
+ */
+export function upstreamPathProblem(path: string, targetPath: string): string | undefined {
+  if (!path.startsWith(targetPath)) return 'path is not below the target path';
+  const rest = path.slice(targetPath.length);
+  // The target's path itself, as a pathRewrite to '' produces it.
+  if (rest === '' || rest.startsWith('?')) return pathProblem(`/${rest}`);
+  return pathProblem(rest);
+}
+
+/**
+ * The target's path as http-proxy prefixes it to every upstream path, without a trailing slash.
+ * `target` is a normalized URL (as options produce it); url.parse escapes three characters that
+ * the WHATWG parser leaves as they are.
+ */
+export function targetPathOf(target: string): string {
+  return new URL(target).pathname
+    .replace(/\/$/, '')
+    .replace(/['^|]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+}
+
 /**
  * Whether a path (below the mount point) would leave the target's path once the backend
  * normalizes it: a `.` or `..` segment, raw or percent-encoded, with `/` or `\` as separator.
@@ -15,14 +80,18 @@ const DECODE_ROUNDS = 3;
  */
 export function escapesPrefix(url: string): boolean {
   const query = url.indexOf('?');
-  let path = query < 0 ? url : url.slice(0, query);
+  return climbs(query < 0 ? url : url.slice(0, query));
+}
+
+function climbs(path: string): boolean {
   // The common case has no dot, percent sign or backslash at all.
   if (!/[.%\\]/.test(path)) return false;
+  let current = path;
   for (let round = 0; round <= DECODE_ROUNDS; round++) {
-    if (path.split(/[/\\]/).some(isDotSegment)) return true;
-    const decoded = decodeEscapes(path);
-    if (decoded === path) return false;
-    path = decoded;
+    if (current.split(/[/\\]/).some(isDotSegment)) return true;
+    const decoded = decodeEscapes(current);
+    if (decoded === current) return false;
+    current = decoded;
   }
   return false;
 }
@@ -48,12 +117,13 @@ const BODILESS_FOR_HTTP_PROXY = new Set(['DELETE', 'OPTIONS']);
 
 /**
  * The first stage: refuses, before anything else runs, requests the proxy cannot pass on safely:
- * a path that is not origin-form or leaves the target's path (400), and a chunked DELETE or
- * OPTIONS body (411).
+ * a request target that http-proxy would alter or that leaves the target's path
+ * ({@link pathProblem}, 400), and a chunked DELETE or OPTIONS body (411).
  */
 export const checkRequest: RequestHandler = function checkRequest(req, _res, next): void {
-  if (!req.url.startsWith('/') || escapesPrefix(req.url)) {
-    next(new AuthProxyError('ERR_PATH_INVALID', 'path is not below the mount point'));
+  const problem = pathProblem(req.url);
+  if (problem !== undefined) {
+    next(new AuthProxyError('ERR_PATH_INVALID', problem));
   } else if (
     BODILESS_FOR_HTTP_PROXY.has(req.method) &&
     req.headers['transfer-encoding'] !== undefined

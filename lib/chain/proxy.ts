@@ -8,6 +8,7 @@ import type { Plugin } from 'http-proxy-middleware';
 import { AuthProxyError } from '../errors.js';
 import type { ErrorCode } from '../errors.js';
 import type { Config } from '../options.js';
+import { targetPathOf, upstreamPathProblem } from './check-request.js';
 import type { Responder } from './respond.js';
 import { scopeOf } from './scope.js';
 import { dropResponseHopByHop, upstreamHeaders } from './upstream-headers.js';
@@ -33,12 +34,16 @@ export function createProxy(config: Config, respond: Responder): ProxyStage {
       : new HttpAgent(agentOptions));
   // Behind another reverse proxy, `proxy: { xfwd: false }` forwards its X-Forwarded-* unchanged.
   const replaceForwarded = config.proxy.xfwd !== false;
+  const upstream: UpstreamLimits = {
+    targetPath: targetPathOf(config.target),
+    proxyTimeout: config.proxyTimeout,
+  };
 
   const authPlugin: Plugin = (proxyServer) => {
     proxyServer.on(
       'proxyReq',
       (proxyReq: ClientRequest, req: IncomingMessage, res: ServerResponse) => {
-        checkUpstreamRequest(proxyReq, req, res, config.proxyTimeout);
+        checkUpstreamRequest(proxyReq, req, res, upstream);
       },
     );
     proxyServer.on(
@@ -121,16 +126,24 @@ export function createProxy(config: Config, respond: Responder): ProxyStage {
   };
 }
 
+/** What the `proxyReq` hook holds every upstream request to. */
+export interface UpstreamLimits {
+  /** The target's path without a trailing slash, as http-proxy prefixes it. */
+  targetPath: string;
+  proxyTimeout: number | undefined;
+}
+
 /**
  * The `proxyReq` hook, synchronous as http-proxy requires: a last check that the request leaving
- * carries the session's credentials (failing closed if not), then the client's headers are put
- * back so that nothing logged afterwards sees the credentials.
+ * carries the session's credentials and a path under the target's path (failing closed if not),
+ * then the client's headers are put back so that nothing logged afterwards sees the credentials.
+ * Nothing has been sent yet when it runs: the request waits for this very socket.
  */
 export function checkUpstreamRequest(
   proxyReq: ClientRequest,
   req: IncomingMessage,
   res: ServerResponse,
-  proxyTimeout: number | undefined,
+  limits: UpstreamLimits,
 ): void {
   const authorization = scopeOf(req)?.authorization;
   restoreClientHeaders(req);
@@ -138,11 +151,18 @@ export function checkUpstreamRequest(
     proxyReq.destroy(new AuthProxyError('ERR_INTERNAL', 'upstream request lost its credentials'));
     return;
   }
+  // The path as it leaves, after http-proxy's url.parse and join (and any pathRewrite).
+  const pathProblem = upstreamPathProblem(proxyReq.path, limits.targetPath);
+  if (pathProblem !== undefined) {
+    proxyReq.destroy(new AuthProxyError('ERR_PATH_INVALID', `upstream ${pathProblem}`));
+    return;
+  }
   // The client left while the request waited for a socket: its 'close' has already fired.
   if (res.destroyed) {
     proxyReq.destroy();
     return;
   }
+  const { proxyTimeout } = limits;
   if (proxyTimeout !== undefined) {
     proxyReq.setTimeout(proxyTimeout, () => {
       proxyReq.destroy(

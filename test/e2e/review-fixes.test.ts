@@ -1,0 +1,107 @@
+import assert from 'node:assert/strict';
+import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
+import { Redis } from 'ioredis';
+import type { AuthProxyOptions } from '../../lib/index.js';
+import { startBackend } from '../helpers/backend.js';
+import type { Backend, Seen } from '../helpers/backend.js';
+import { request } from '../helpers/http.js';
+import { recordingLogger, startProxyApp } from '../helpers/proxy-app.js';
+import type { ProxyApp } from '../helpers/proxy-app.js';
+import { startRedis } from '../helpers/redis-server.js';
+import type { RedisServer } from '../helpers/redis-server.js';
+import { authCookie, JWT_KEY } from '../helpers/tokens.js';
+
+// Regressions of what a hostile review got through (issue 6, section 1), each against a real
+// Redis and a backend that records what it received.
+
+const CREDENTIALS = Buffer.from('foo:bar').toString('base64');
+
+let redisServer: RedisServer;
+let redis: Redis;
+let backend: Backend;
+let proxy: ProxyApp | undefined;
+let logger: ReturnType<typeof recordingLogger>;
+
+before(async () => {
+  redisServer = await startRedis();
+});
+after(async () => {
+  await redisServer.stop();
+});
+
+beforeEach(async () => {
+  redis = new Redis(redisServer.url);
+  await redis.flushdb();
+  await redis.set('sid', JSON.stringify({ credentials: CREDENTIALS }));
+  backend = await startBackend();
+  logger = recordingLogger();
+});
+afterEach(async () => {
+  await proxy?.close();
+  proxy = undefined;
+  await backend.close();
+  redis.disconnect();
+});
+
+function options(extra: Partial<AuthProxyOptions> = {}): AuthProxyOptions {
+  return { target: backend.url, jwtKey: JWT_KEY, redis: redisServer.url, logger, ...extra };
+}
+
+function echoed(body: string): Seen {
+  return JSON.parse(body) as Seen;
+}
+
+describe('request targets, judged as http-proxy forwards them', () => {
+  const refused: [string, string][] = [
+    ['GET', '/dav/..#'],
+    ['GET', '/dav/%2e%2e#x'],
+    ['DELETE', '/dav/frag/#ment'],
+    ['GET', '/dav/files?q=1#..'],
+    ['GET', '/dav/a\\..\\..\\admin'],
+    ['GET', '/dav/files\\x'],
+    ['GET', '/dav//user@host/admin'],
+  ];
+  for (const [method, rawPath] of refused) {
+    it(`answers 400 to ${method} ${JSON.stringify(rawPath)} without calling the backend`, async () => {
+      proxy = await startProxyApp({ '/dav': options({ target: `${backend.url}/remote.php` }) });
+      const reply = await request(proxy.url, {
+        method,
+        rawPath,
+        headers: { cookie: authCookie('sid') },
+      });
+      assert.equal(reply.status, 400);
+      assert.match(reply.body, /ERR_PATH_INVALID/);
+      assert.deepEqual(backend.seen, []);
+    });
+  }
+
+  it('still forwards paths holding @, quotes and encoded characters', async () => {
+    proxy = await startProxyApp({ '/dav': options({ target: `${backend.url}/remote.php` }) });
+    const reply = await request(proxy.url, {
+      rawPath: "/dav/calendars/user@example.com/it's%20mine/?q=a%23b",
+      headers: { cookie: authCookie('sid') },
+    });
+    assert.equal(reply.status, 200);
+    // Beside an '@', http-proxy's url.parse escapes the quote: the same name to any backend.
+    assert.equal(
+      echoed(reply.body).url,
+      '/remote.php/calendars/user@example.com/it%27s%20mine/?q=a%23b',
+    );
+  });
+
+  it('checks the path that leaves too: a pathRewrite that climbs out is refused', async () => {
+    proxy = await startProxyApp({
+      '/dav': options({
+        target: `${backend.url}/remote.php`,
+        proxy: { pathRewrite: { '^/up': '/..' } },
+      }),
+    });
+    const reply = await request(`${proxy.url}/dav/up/admin`, {
+      headers: { cookie: authCookie('sid') },
+    });
+    assert.equal(reply.status, 400);
+    assert.match(reply.body, /ERR_PATH_INVALID/);
+    assert.deepEqual(backend.seen, []);
+    assert.ok(logger.lines.some((line) => line.includes('upstream path')));
+  });
+});
