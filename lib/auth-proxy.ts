@@ -10,6 +10,7 @@ import { RedisSessionStore } from './sessions/redis-session-store.js';
 import { createResponder } from './chain/respond.js';
 import { resolveSession } from './chain/resolve-session.js';
 import type { SessionStore } from './sessions/session-store.js';
+import { storeDeadline } from './sessions/store-deadline.js';
 import { verifyToken } from './chain/verify-token.js';
 
 /** The middleware `authProxy()` returns, with a handle on what it opened. */
@@ -44,7 +45,7 @@ export function authProxy(options: AuthProxyOptions): AuthProxy {
     checkRequest,
     cookieParser(),
     ...verifyToken(config),
-    resolveSession(store, config.decodeCredentials),
+    resolveSession(store, config.decodeCredentials, storeDeadline(config.storeTimeout)),
     proxy.middleware,
     failure,
   );
@@ -73,7 +74,7 @@ function openStore(config: Config): { store: SessionStore; owned: boolean } {
         store: new RedisSessionStore(source.url, {
           keyPrefix,
           logger,
-          commandTimeout: config.redisCommandTimeout,
+          commandTimeout: config.storeTimeout,
         }),
         owned: true,
       };

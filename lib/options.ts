@@ -62,7 +62,12 @@ export interface AuthProxyOptions {
   clockTolerance?: number;
   /** Prepended to the sid to form the Redis key (URL or client only). Default `''`. */
   keyPrefix?: string;
-  /** Milliseconds a Redis command may take before 503 (URL only). Default 1000. */
+  /**
+   * Milliseconds the session lookup may take before the request gets 503, whatever the store
+   * (URL, borrowed client, Cluster, Sentinel, SessionStore). Default 1000.
+   */
+  storeTimeout?: number;
+  /** Former name of `storeTimeout`, still accepted; `storeTimeout` wins when both are given. */
   redisCommandTimeout?: number;
   /** Enables the built-in AES-256-GCM decoder of sealed credentials. */
   credentialsKey?: CredentialsKey;
@@ -93,7 +98,8 @@ export interface Config {
   clockTolerance: number;
   store: StoreSource;
   keyPrefix: string;
-  redisCommandTimeout: number;
+  /** Deadline of every session lookup; also the command timeout of a client opened from a URL. */
+  storeTimeout: number;
   /** Undefined when credentials are stored in clear: the stored value is used as it is. */
   decodeCredentials: ((stored: string) => string | Promise<string>) | undefined;
   proxyTimeout: number | undefined;
@@ -110,6 +116,7 @@ const KNOWN_OPTIONS = new Set<string>([
   'algorithms',
   'clockTolerance',
   'keyPrefix',
+  'storeTimeout',
   'redisCommandTimeout',
   'credentialsKey',
   'decodeCredentials',
@@ -194,12 +201,13 @@ export function resolveOptions(input: unknown): Config {
     );
   }
 
-  const redisCommandTimeout = options.redisCommandTimeout ?? 1000;
-  if (!isPositiveInteger(redisCommandTimeout)) {
-    problems.push('redisCommandTimeout: must be a whole number of milliseconds > 0');
-  } else if (options.redisCommandTimeout !== undefined && store?.kind !== 'url') {
-    problems.push('redisCommandTimeout: applies to a Redis URL; configure your client instead');
+  // Both names are checked, so that a mistake in the one that loses is still reported.
+  for (const name of ['storeTimeout', 'redisCommandTimeout'] as const) {
+    if (options[name] !== undefined && !isPositiveInteger(options[name])) {
+      problems.push(`${name}: must be a whole number of milliseconds > 0`);
+    }
   }
+  const storeTimeout = options.storeTimeout ?? options.redisCommandTimeout ?? 1000;
 
   let credentialsKey: KeyObject | undefined;
   if (options.credentialsKey !== undefined) {
@@ -244,7 +252,7 @@ export function resolveOptions(input: unknown): Config {
     clockTolerance: clockTolerance as number,
     store: store as StoreSource,
     keyPrefix: keyPrefix as string,
-    redisCommandTimeout: redisCommandTimeout as number,
+    storeTimeout: storeTimeout as number,
     decodeCredentials:
       (decodeCredentials as Config['decodeCredentials']) ??
       (credentialsKey && ((stored: string) => openWith(stored, credentialsKey))),

@@ -4,15 +4,21 @@ import { AuthProxyError, toAuthProxyError } from '../errors.js';
 import { setScope } from './scope.js';
 import type { Scope } from './scope.js';
 import type { SessionStore } from '../sessions/session-store.js';
+import type { StoreDeadline } from '../sessions/store-deadline.js';
 import { takeSid } from './verify-token.js';
 
 type Decoder = ((stored: string) => string | Promise<string>) | undefined;
 
 /**
  * The session stage: looks the verified sid up in the store, decodes the credentials and records
- * the upstream Authorization value in the request scope for the proxy hook to inject.
+ * the upstream Authorization value in the request scope for the proxy hook to inject. The lookup
+ * is bounded by `within`, whatever the store, so that no request waits on a store that hangs.
  */
-export function resolveSession(store: SessionStore, decode: Decoder): RequestHandler {
+export function resolveSession(
+  store: SessionStore,
+  decode: Decoder,
+  within: StoreDeadline,
+): RequestHandler {
   return function resolveSession(req: Request, _res, next): void {
     let scope: Scope;
     try {
@@ -22,7 +28,7 @@ export function resolveSession(store: SessionStore, decode: Decoder): RequestHan
       return;
     }
     setScope(req, scope);
-    authorizationFor(store, decode, scope.sid).then((authorization) => {
+    authorizationFor(store, decode, within, scope.sid).then((authorization) => {
       scope.authorization = authorization;
       next();
     }, next);
@@ -32,11 +38,12 @@ export function resolveSession(store: SessionStore, decode: Decoder): RequestHan
 async function authorizationFor(
   store: SessionStore,
   decode: Decoder,
+  within: StoreDeadline,
   sid: string,
 ): Promise<string> {
   let session;
   try {
-    session = await store.get(sid);
+    session = await within(store.get(sid));
   } catch (err) {
     throw toAuthProxyError(err, 'ERR_STORE_UNAVAILABLE', 'session store failed');
   }

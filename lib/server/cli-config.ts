@@ -86,7 +86,7 @@ const SETTINGS = [
     flag: 'redis-timeout',
     env: 'AUTH_PROXY_REDIS_TIMEOUT',
     value: 'MS',
-    help: 'Redis command time before 503 (default 1000)',
+    help: 'how long a session lookup may take before 503 (default 1000)',
   },
   {
     flag: 'clock-tolerance',
@@ -360,6 +360,7 @@ const FLAG_OF: Readonly<Record<string, string>> = {
   cookieName: '--cookie-name',
   clockTolerance: '--clock-tolerance',
   proxyTimeout: '--proxy-timeout',
+  storeTimeout: '--redis-timeout',
 };
 
 /**
@@ -403,6 +404,7 @@ export function routeOptions<R>(
   cookieName: string | undefined;
   clockTolerance: number;
   proxyTimeout: number | undefined;
+  storeTimeout: number;
 } {
   return {
     target,
@@ -412,6 +414,7 @@ export function routeOptions<R>(
     cookieName: config.cookieName,
     clockTolerance: config.clockTolerance,
     proxyTimeout: config.proxyTimeout,
+    storeTimeout: config.redisTimeout,
   };
 }
 

@@ -30,7 +30,7 @@ describe('resolveOptions', () => {
     assert.deepEqual(config.algorithms, ['HS512']);
     assert.equal(config.clockTolerance, 0);
     assert.equal(config.keyPrefix, '');
-    assert.equal(config.redisCommandTimeout, 1000);
+    assert.equal(config.storeTimeout, 1000);
     assert.equal(config.decodeCredentials, undefined);
     assert.equal(config.proxyTimeout, undefined);
     assert.deepEqual(config.store, { kind: 'url', url: VALID.redis });
@@ -76,6 +76,19 @@ describe('resolveOptions', () => {
     );
   });
 
+  it('takes storeTimeout for every store, redisCommandTimeout as its former name', () => {
+    const store = new MemorySessionStore();
+    assert.equal(resolveOptions({ ...VALID, redis: store, storeTimeout: 250 }).storeTimeout, 250);
+    assert.equal(
+      resolveOptions({ ...VALID, redis: store, redisCommandTimeout: 300 }).storeTimeout,
+      300,
+    );
+    assert.equal(
+      resolveOptions({ ...VALID, storeTimeout: 250, redisCommandTimeout: 300 }).storeTimeout,
+      250,
+    );
+  });
+
   it('reports every problem at once, each naming its option', () => {
     const problems = problemsOf({ cookiename: 'x', algorithms: ['none'], proxyTimeout: -1 });
     for (const option of [
@@ -113,7 +126,8 @@ describe('resolveOptions', () => {
     ['keyPrefix', { keyPrefix: 3 }],
     ['keyPrefix', { keyPrefix: 'p:', redis: new MemorySessionStore() }],
     ['redisCommandTimeout', { redisCommandTimeout: 0 }],
-    ['redisCommandTimeout', { redisCommandTimeout: 100, redis: new MemorySessionStore() }],
+    ['storeTimeout', { storeTimeout: 1.5 }],
+    ['storeTimeout', { storeTimeout: '1000' }],
     ['credentialsKey', { credentialsKey: 'too-short' }],
     ['credentialsKey', { credentialsKey: Buffer.alloc(31) }],
     ['decodeCredentials', { decodeCredentials: 'base64' }],
