@@ -1,12 +1,16 @@
-import { AuthProxyError } from '../errors.js';
+import { AuthProxyError, toAuthProxyError } from '../errors.js';
 
-/** Bounds a store call in time: resolves or rejects as the call does, or rejects at the deadline. */
+/**
+ * Bounds a store call in time: settles as the call does, or rejects at the deadline. Rejections
+ * are `AuthProxyError`s: the store's own (`ERR_SESSION_MALFORMED`...) pass through, anything else
+ * becomes `ERR_STORE_UNAVAILABLE`.
+ */
 export type StoreDeadline = <T>(call: Promise<T>) => Promise<T>;
 
 /**
  * A deadline of `ms` for store calls, whatever the store. A client's own timeouts do not cover
  * every case (an ioredis Cluster queues commands without a timer while all its nodes are down; a
- * custom store may never settle), so the request gets `ERR_STORE_UNAVAILABLE` at the deadline and
+ * custom store may never settle), so the caller gets `ERR_STORE_UNAVAILABLE` at the deadline and
  * the late answer is dropped. One timer per call: Node keeps timers of equal duration in one
  * list, so arming and clearing one costs a few hundred nanoseconds.
  *
@@ -28,7 +32,7 @@ export function storeDeadline(ms: number): StoreDeadline {
         },
         (err: unknown) => {
           clearTimeout(timer);
-          reject(err);
+          reject(toAuthProxyError(err, 'ERR_STORE_UNAVAILABLE', 'session store failed'));
         },
       );
     });
