@@ -18,3 +18,29 @@ export function withoutCookie(header: string, name: string): string | undefined 
     .join('; ');
   return joined === '' ? undefined : joined;
 }
+
+/**
+ * Whether a Cookie header holds two or more cookies named `name` whose values differ. Values are
+ * compared as sent (less surrounding whitespace), before any unquoting or percent-decoding, so
+ * `A` and `"A"` differ. A cookie planted from a sibling subdomain or a narrower Path ("cookie
+ * tossing") arrives beside the user's own: refusing beats guessing which one the user meant.
+ *
+ * @example
+ * hasConflictingCookies('Authorization=A; theme=dark; Authorization=B', 'Authorization'); // true
+ * hasConflictingCookies('Authorization=A; Authorization=A', 'Authorization');             // false
+ */
+export function hasConflictingCookies(header: string, name: string): boolean {
+  // Most requests carry the name once: no split. The name alone is searched for, since cookie
+  // parsers also accept `Authorization =B`.
+  const first = header.indexOf(name);
+  if (first === -1 || header.indexOf(name, first + name.length) === -1) return false;
+  let value: string | undefined;
+  for (const pair of header.split(';')) {
+    const eq = pair.indexOf('=');
+    if (eq === -1 || pair.slice(0, eq).trim() !== name) continue;
+    const raw = pair.slice(eq + 1).trim();
+    if (value === undefined) value = raw;
+    else if (raw !== value) return true;
+  }
+  return false;
+}

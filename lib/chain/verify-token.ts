@@ -1,5 +1,6 @@
 import type { ErrorRequestHandler, Request, RequestHandler } from 'express';
 import { expressjwt, UnauthorizedError } from 'express-jwt';
+import { hasConflictingCookies } from './cookie-header.js';
 import { tokenFromCookieValue } from './cookie-token.js';
 import { AuthProxyError } from '../errors.js';
 import type { Config } from '../options.js';
@@ -23,6 +24,11 @@ export function verifyToken(config: Config): [RequestHandler, ErrorRequestHandle
     credentialsRequired: true,
     requestProperty: CLAIMS,
     getToken(req: Request): string | undefined {
+      // Node joins repeated Cookie lines with '; ', so one header holds them all.
+      const header = req.headers.cookie;
+      if (header !== undefined && hasConflictingCookies(header, cookieName)) {
+        throw new AuthProxyError('ERR_COOKIE_DUPLICATE', 'auth cookies with different values');
+      }
       const value = (req.cookies as Record<string, unknown> | undefined)?.[cookieName];
       if (value === undefined || value === '') return undefined;
       // cookie-parser turns "j:{...}" values into objects: never a token of ours.

@@ -105,3 +105,37 @@ describe('request targets, judged as http-proxy forwards them', () => {
     assert.ok(logger.lines.some((line) => line.includes('upstream path')));
   });
 });
+
+describe('duplicate auth cookies', () => {
+  beforeEach(async () => {
+    await redis.set('planted', JSON.stringify({ credentials: 'cGxhbnRlZDp4' }));
+    proxy = await startProxyApp({ '/': options() });
+  });
+
+  const mine = authCookie('sid');
+  const planted = authCookie('planted');
+  const cases: [string, string | string[]][] = [
+    ['in one Cookie header', `${mine}; theme=dark; ${planted}`],
+    ['the planted one first', `${planted}; ${mine}`],
+    ['on two Cookie header lines', [mine, planted]],
+    ['one of them quoted', `${mine}; Authorization="${mine.slice('Authorization='.length)}"`],
+  ];
+  for (const [name, cookie] of cases) {
+    it(`answers 401 ERR_COOKIE_DUPLICATE to two that differ, ${name}`, async () => {
+      const reply = await request(`${proxy?.url ?? ''}/x`, { headers: { cookie } });
+      assert.equal(reply.status, 401);
+      assert.match(reply.body, /ERR_COOKIE_DUPLICATE/);
+      assert.deepEqual(backend.seen, []);
+      const log = logger.lines.join('\n');
+      assert.match(log, /ERR_COOKIE_DUPLICATE/);
+      assert.ok(!log.includes(mine.slice(20, 60)) && !log.includes(planted.slice(20, 60)));
+    });
+  }
+
+  it('accepts the same cookie sent twice', async () => {
+    const reply = await request(`${proxy?.url ?? ''}/x`, { headers: { cookie: [mine, mine] } });
+    assert.equal(reply.status, 200);
+    assert.equal(echoed(reply.body).headers.authorization, `Basic ${CREDENTIALS}`);
+    assert.equal(echoed(reply.body).headers.cookie, undefined);
+  });
+});

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { withoutCookie } from '../../lib/chain/cookie-header.js';
+import { hasConflictingCookies, withoutCookie } from '../../lib/chain/cookie-header.js';
 import { tokenFromCookieValue } from '../../lib/chain/cookie-token.js';
 import { AuthProxyError } from '../../lib/index.js';
 
@@ -55,6 +55,29 @@ describe('withoutCookie', () => {
   for (const [header, name, expected] of cases) {
     it(`turns "${header}" into ${JSON.stringify(expected)}`, () => {
       assert.equal(withoutCookie(header, name), expected);
+    });
+  }
+});
+
+describe('hasConflictingCookies', () => {
+  const cases: [string, boolean][] = [
+    ['Authorization=A', false],
+    ['a=1; Authorization=A; b=2', false],
+    ['Authorization=A; Authorization=A', false],
+    ['Authorization=A;Authorization= A ', false],
+    ['XAuthorization=1; Authorization2=2; Authorization=A', false],
+    ['a=Authorization; Authorization=A', false],
+    ['Authorization; Authorization=A', false],
+    ['Authorization=A; Authorization=B', true],
+    ['Authorization=A; theme=dark; Authorization=B', true],
+    ['Authorization=A; Authorization =B', true],
+    ['Authorization=A; Authorization="A"', true],
+    ['Authorization=A; Authorization=', true],
+    ['Authorization=A%3D; Authorization=A=', true],
+  ];
+  for (const [header, conflicting] of cases) {
+    it(`${conflicting ? 'refuses' : 'allows'} "${header}"`, () => {
+      assert.equal(hasConflictingCookies(header, 'Authorization'), conflicting);
     });
   }
 });
