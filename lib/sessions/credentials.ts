@@ -98,14 +98,28 @@ export function openWith(sealed: string, key: KeyObject): string {
 const HEADER_SAFE = /^[\x20-\x7e]+$/;
 
 /**
+ * The longest credentials value placed after `Basic ` (base64 of about 3 KiB of user:password).
+ * Anything longer is a broken login site or a planted value: forwarded, it would make the backend
+ * answer 431 and blame the client.
+ */
+export const MAX_CREDENTIALS_LENGTH = 4096;
+
+/**
  * Builds the upstream Authorization value from decoded credentials, placed verbatim after
- * `Basic ` as the seed did, one trailing newline removed.
+ * `Basic ` as the seed did, one trailing newline removed. Refuses (`ERR_CREDENTIALS_INVALID`) a
+ * value that is empty, longer than {@link MAX_CREDENTIALS_LENGTH} or not printable ASCII.
  *
  * @example
  * basicAuthorization('YWxpY2U6d29uZGVybGFuZA==\n'); // 'Basic YWxpY2U6d29uZGVybGFuZA=='
  */
 export function basicAuthorization(credentials: string): string {
   const value = credentials.endsWith('\n') ? credentials.slice(0, -1) : credentials;
+  if (value.length > MAX_CREDENTIALS_LENGTH) {
+    throw new AuthProxyError(
+      'ERR_CREDENTIALS_INVALID',
+      `credentials are longer than ${MAX_CREDENTIALS_LENGTH} characters`,
+    );
+  }
   if (!HEADER_SAFE.test(value)) {
     throw new AuthProxyError(
       'ERR_CREDENTIALS_INVALID',

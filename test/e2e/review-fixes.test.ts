@@ -139,3 +139,23 @@ describe('duplicate auth cookies', () => {
     assert.equal(echoed(reply.body).headers.cookie, undefined);
   });
 });
+
+describe('oversized credentials', () => {
+  it('answers 500 ERR_CREDENTIALS_INVALID to 1 MiB of stored credentials', async () => {
+    await redis.set('sid', JSON.stringify({ credentials: 'QUFB'.repeat(1 << 18) }));
+    proxy = await startProxyApp({ '/': options() });
+    const reply = await request(`${proxy.url}/x`, { headers: { cookie: authCookie('sid') } });
+    assert.equal(reply.status, 500);
+    assert.match(reply.body, /ERR_CREDENTIALS_INVALID/);
+    assert.deepEqual(backend.seen, []);
+  });
+
+  it('forwards credentials of exactly 4096 characters', async () => {
+    const credentials = 'QUFB'.repeat(1024);
+    await redis.set('sid', JSON.stringify({ credentials }));
+    proxy = await startProxyApp({ '/': options() });
+    const reply = await request(`${proxy.url}/x`, { headers: { cookie: authCookie('sid') } });
+    assert.equal(reply.status, 200);
+    assert.equal(echoed(reply.body).headers.authorization, `Basic ${credentials}`);
+  });
+});

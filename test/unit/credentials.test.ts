@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { createDecipheriv, randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
-import { basicAuthorization } from '../../lib/sessions/credentials.js';
+import { basicAuthorization, MAX_CREDENTIALS_LENGTH } from '../../lib/sessions/credentials.js';
 import { AuthProxyError, openCredentials, sealCredentials } from '../../lib/index.js';
 
 const HEX_KEY = '00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff';
@@ -72,4 +72,11 @@ describe('basicAuthorization', () => {
       assert.throws(() => basicAuthorization(bad), isInvalid);
     });
   }
+  it(`accepts up to ${MAX_CREDENTIALS_LENGTH} characters, and refuses one more`, () => {
+    assert.equal(MAX_CREDENTIALS_LENGTH, 4096);
+    const longest = 'a'.repeat(MAX_CREDENTIALS_LENGTH);
+    assert.equal(basicAuthorization(`${longest}\n`), `Basic ${longest}`);
+    assert.throws(() => basicAuthorization(`${longest}a`), isInvalid);
+    assert.throws(() => basicAuthorization('a'.repeat(1 << 20)), isInvalid);
+  });
 });
