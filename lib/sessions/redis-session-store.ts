@@ -1,4 +1,4 @@
-import { Redis } from 'ioredis';
+import { Redis, ReplyError } from 'ioredis';
 import type { Cluster, RedisOptions } from 'ioredis';
 import { AuthProxyError } from '../errors.js';
 import { silentLogger } from '../logger.js';
@@ -70,6 +70,12 @@ export class RedisSessionStore implements SessionStore {
     try {
       raw = await this.client.get(this.#keyPrefix + sid);
     } catch (cause) {
+      // A list or hash under the key will not heal by retrying: malformed data, not an outage.
+      if (isWrongType(cause)) {
+        throw new AuthProxyError('ERR_SESSION_MALFORMED', 'session key holds another Redis type', {
+          cause,
+        });
+      }
       throw unavailable(cause);
     }
     return raw === null ? undefined : parseSession(raw);
@@ -118,6 +124,10 @@ export class RedisSessionStore implements SessionStore {
       this.client.disconnect();
     }
   }
+}
+
+function isWrongType(err: unknown): boolean {
+  return err instanceof (ReplyError as typeof Error) && err.message.startsWith('WRONGTYPE ');
 }
 
 function unavailable(cause: unknown): AuthProxyError {

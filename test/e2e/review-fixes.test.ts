@@ -159,3 +159,22 @@ describe('oversized credentials', () => {
     assert.equal(echoed(reply.body).headers.authorization, `Basic ${credentials}`);
   });
 });
+
+describe('a session key of another Redis type', () => {
+  const kinds: [string, () => Promise<unknown>][] = [
+    ['a list', () => redis.rpush('wrong', 'a')],
+    ['a hash', () => redis.hset('wrong', 'credentials', CREDENTIALS)],
+    ['a set', () => redis.sadd('wrong', CREDENTIALS)],
+  ];
+  for (const [kind, store] of kinds) {
+    it(`answers 500 ERR_SESSION_MALFORMED, not 503, to ${kind}`, async () => {
+      await store();
+      proxy = await startProxyApp({ '/': options() });
+      const reply = await request(`${proxy.url}/x`, { headers: { cookie: authCookie('wrong') } });
+      assert.equal(reply.status, 500);
+      assert.match(reply.body, /ERR_SESSION_MALFORMED/);
+      assert.equal(reply.headers['retry-after'], undefined);
+      assert.deepEqual(backend.seen, []);
+    });
+  }
+});
