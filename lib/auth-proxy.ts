@@ -17,7 +17,10 @@ import { verifyToken } from './chain/verify-token.js';
 export interface AuthProxy extends RequestHandler {
   /** The session store in use (the one given, or the Redis store built from the URL or client). */
   readonly store: SessionStore;
-  /** Closes the Redis connection it opened from a URL and its upstream keep-alive sockets. */
+  /**
+   * Closes the Redis connection it opened from a URL and its upstream keep-alive sockets, and
+   * stops observing a borrowed client (which stays open: it is its owner's to close).
+   */
   close(): Promise<void>;
 }
 
@@ -68,7 +71,8 @@ function openStore(config: Config): { store: SessionStore; owned: boolean } {
     case 'store':
       return { store: source.store, owned: false };
     case 'client':
-      return { store: new RedisSessionStore(source.client, { keyPrefix, logger }), owned: false };
+      // The store is ours, the client is not: closing the store only stops observing it.
+      return { store: new RedisSessionStore(source.client, { keyPrefix, logger }), owned: true };
     case 'url':
       return {
         store: new RedisSessionStore(source.url, {

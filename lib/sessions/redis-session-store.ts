@@ -3,6 +3,7 @@ import type { Cluster, RedisOptions } from 'ioredis';
 import { AuthProxyError } from '../errors.js';
 import { silentLogger } from '../logger.js';
 import type { Logger } from '../logger.js';
+import { watchConnection } from './connection-watch.js';
 import { checkTtl, parseSession, serializeSession } from './session-store.js';
 import type { Session, SessionStore } from './session-store.js';
 
@@ -17,7 +18,10 @@ export interface RedisSessionStoreOptions {
    * its own client from a URL. Default 1000.
    */
   commandTimeout?: number;
-  /** Receives connection state changes, never keys or values. */
+  /**
+   * Receives connection state changes (lost, restored), once per outage, never keys or values.
+   * A borrowed client is observed without touching its 'error' events, which stay its owner's.
+   */
   logger?: Logger;
 }
 
@@ -41,7 +45,8 @@ export function requestPathRedisOptions(commandTimeout: number): RedisOptions {
 
 /**
  * Sessions in Redis, as JSON under `<keyPrefix><sid>`, the format login sites already write.
- * Given a URL it owns its connection (closed by `close()`); given a client it only borrows it.
+ * Given a URL it owns its connection (closed by `close()`); given a client it only borrows it
+ * (`close()` then only stops observing it).
  *
  * @example
  * const store = new RedisSessionStore('redis://127.0.0.1:6379/0', { keyPrefix: 'session:' });
@@ -51,6 +56,7 @@ export class RedisSessionStore implements SessionStore {
   readonly client: RedisClient;
   readonly #keyPrefix: string;
   readonly #owned: boolean;
+  readonly #unwatch: () => void;
 
   constructor(redis: string | RedisClient, options: RedisSessionStoreOptions = {}) {
     this.#keyPrefix = options.keyPrefix ?? '';
@@ -58,11 +64,13 @@ export class RedisSessionStore implements SessionStore {
     if (typeof redis === 'string') {
       this.client = new Redis(redis, requestPathRedisOptions(options.commandTimeout ?? 1000));
       this.#owned = true;
+      // An 'error' event without a listener would crash the process, even after close().
+      this.client.on('error', ignore);
     } else {
       this.client = redis;
       this.#owned = false;
     }
-    if (this.#owned) watchConnection(this.client, logger);
+    this.#unwatch = watchConnection(this.client, logger, this.#owned);
   }
 
   async get(sid: string): Promise<Session | undefined> {
@@ -112,6 +120,7 @@ export class RedisSessionStore implements SessionStore {
 
   /** Closes the connection if this store opened it; a borrowed client is left to its owner. */
   async close(): Promise<void> {
+    this.#unwatch();
     if (!this.#owned) return;
     // QUIT lets pending replies arrive; with no live connection it would only wait in the queue.
     if (this.client.status !== 'ready') {
@@ -134,22 +143,6 @@ function unavailable(cause: unknown): AuthProxyError {
   return new AuthProxyError('ERR_STORE_UNAVAILABLE', 'session store did not answer', { cause });
 }
 
-// An 'error' event without a listener would crash the process. Only the first failure of an
-// outage is logged: ioredis reports every reconnection attempt.
-function watchConnection(client: RedisClient, logger: Logger): void {
-  let down = false;
-  client.on('error', (err: Error) => {
-    if (down) return;
-    down = true;
-    logger.warn(`express-auth-proxy: redis connection failed (${errorLabel(err)}); retrying`);
-  });
-  client.on('ready', () => {
-    if (down) logger.info('express-auth-proxy: redis connection restored');
-    down = false;
-  });
-}
-
-function errorLabel(err: Error): string {
-  const code = (err as { code?: unknown }).code;
-  return typeof code === 'string' ? code : err.name;
+function ignore(): void {
+  // Failures are reported through the connection watch and the requests that meet them.
 }
