@@ -48,7 +48,7 @@ export function authProxy(options: AuthProxyOptions): AuthProxy {
     checkRequest,
     cookieParser(),
     ...verifyToken(config),
-    resolveSession(store, config.decodeCredentials, storeDeadline(config.storeTimeout)),
+    resolveSession(store, config.decodeCredentials, storeDeadline(config.storeTimeout), config),
     proxy.middleware,
     failure,
   );

@@ -60,6 +60,11 @@ export interface AuthProxyOptions {
   algorithms?: HmacAlgorithm[];
   /** Seconds of clock skew allowed on `exp` and `nbf`. Default 0. */
   clockTolerance?: number;
+  /**
+   * Seconds a token may live, `exp - iat`. Tokens without `iat`, issued in the future or living
+   * longer are refused. Default: no limit.
+   */
+  maxTokenLifetime?: number;
   /** Prepended to the sid to form the Redis key (URL or client only). Default `''`. */
   keyPrefix?: string;
   /**
@@ -96,6 +101,7 @@ export interface Config {
   algorithms: HmacAlgorithm[];
   cookieName: string;
   clockTolerance: number;
+  maxTokenLifetime: number | undefined;
   store: StoreSource;
   keyPrefix: string;
   /** Deadline of every session lookup; also the command timeout of a client opened from a URL. */
@@ -115,6 +121,7 @@ const KNOWN_OPTIONS = new Set<string>([
   'cookieName',
   'algorithms',
   'clockTolerance',
+  'maxTokenLifetime',
   'keyPrefix',
   'storeTimeout',
   'redisCommandTimeout',
@@ -193,6 +200,11 @@ export function resolveOptions(input: unknown): Config {
     problems.push('clockTolerance: must be a number of seconds >= 0');
   }
 
+  const maxTokenLifetime = options.maxTokenLifetime;
+  if (maxTokenLifetime !== undefined && !isPositiveInteger(maxTokenLifetime)) {
+    problems.push('maxTokenLifetime: must be a whole number of seconds > 0');
+  }
+
   const keyPrefix = options.keyPrefix ?? '';
   if (typeof keyPrefix !== 'string') problems.push('keyPrefix: must be a string');
   else if (keyPrefix !== '' && store?.kind === 'store') {
@@ -250,6 +262,7 @@ export function resolveOptions(input: unknown): Config {
     algorithms: algorithms as HmacAlgorithm[],
     cookieName: cookieName as string,
     clockTolerance: clockTolerance as number,
+    maxTokenLifetime: maxTokenLifetime as number | undefined,
     store: store as StoreSource,
     keyPrefix: keyPrefix as string,
     storeTimeout: storeTimeout as number,

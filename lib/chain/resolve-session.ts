@@ -6,6 +6,7 @@ import type { Scope } from './scope.js';
 import type { SessionStore } from '../sessions/session-store.js';
 import type { StoreDeadline } from '../sessions/store-deadline.js';
 import { takeSid } from './verify-token.js';
+import type { ClaimLimits } from './verify-token.js';
 
 type Decoder = ((stored: string) => string | Promise<string>) | undefined;
 
@@ -18,11 +19,12 @@ export function resolveSession(
   store: SessionStore,
   decode: Decoder,
   within: StoreDeadline,
+  claims: ClaimLimits,
 ): RequestHandler {
   return function resolveSession(req: Request, _res, next): void {
     let scope: Scope;
     try {
-      scope = { sid: takeSid(req), authorization: undefined };
+      scope = { sid: takeSid(req, claims), authorization: undefined };
     } catch (err) {
       next(err);
       return;

@@ -71,20 +71,45 @@ export function tokenError(err: unknown): AuthProxyError {
   return new AuthProxyError('ERR_TOKEN_INVALID', `token rejected: ${reason}`, { cause: err });
 }
 
+/** What the claims are held to beyond their signature; `Config` fits. */
+export interface ClaimLimits {
+  /** Seconds of clock skew, as given to express-jwt. */
+  clockTolerance: number;
+  /** Seconds a token may live (`exp - iat`); undefined for no limit. */
+  maxTokenLifetime: number | undefined;
+}
+
 /**
  * Takes the verified claims off the request and returns the session id. Our policy is stricter
- * than jsonwebtoken's: `exp` is required (a token without it would never expire) and `sid` must
- * be a non-empty, well-formed string.
+ * than jsonwebtoken's: `exp` is required (a token without it would never expire); `exp`, `nbf`
+ * and `iat`, when present, must be finite numbers (JSON's `1e400` reads as Infinity, which
+ * jsonwebtoken compares happily: a token that never expires); `sid` must be a non-empty,
+ * well-formed string; with `maxTokenLifetime`, `iat` is required, not in the future, and at most
+ * that many seconds before `exp`.
+ *
+ * @example
+ * const sid = takeSid(req, { clockTolerance: 0, maxTokenLifetime: 3600 });
  */
-export function takeSid(req: Request): string {
+export function takeSid(req: Request, limits: ClaimLimits): string {
   const claims = (req as unknown as Record<string, unknown>)[CLAIMS];
   // Absent when express-jwt let a CORS preflight through unverified: fail closed.
   if (typeof claims !== 'object' || claims === null) {
     throw new AuthProxyError('ERR_TOKEN_MISSING', 'request carries no verified token');
   }
-  const { sid, exp } = claims as { sid?: unknown; exp?: unknown };
+  const { sid, exp, nbf, iat } = claims as {
+    sid?: unknown;
+    exp?: unknown;
+    nbf?: unknown;
+    iat?: unknown;
+  };
   if (typeof exp !== 'number') {
     throw new AuthProxyError('ERR_TOKEN_CLAIM_MISSING', 'token has no exp claim');
+  }
+  if (!Number.isFinite(exp) || !finiteOrAbsent(nbf) || !finiteOrAbsent(iat)) {
+    throw new AuthProxyError('ERR_TOKEN_INVALID', 'token time claim is not a finite number');
+  }
+  if (limits.maxTokenLifetime !== undefined) {
+    checkLifetime(exp, iat, limits.maxTokenLifetime, limits.clockTolerance);
   }
   if (typeof sid !== 'string' || sid === '') {
     throw new AuthProxyError('ERR_TOKEN_CLAIM_MISSING', 'token has no string sid claim');
@@ -95,4 +120,30 @@ export function takeSid(req: Request): string {
     throw new AuthProxyError('ERR_TOKEN_CLAIM_MISSING', 'token sid is not well-formed Unicode');
   }
   return sid;
+}
+
+function finiteOrAbsent(value: unknown): boolean {
+  return value === undefined || (typeof value === 'number' && Number.isFinite(value));
+}
+
+// Only with maxTokenLifetime: a token must say when it was issued, not claim a later date (which
+// would stretch its life past the limit), and live no longer than the limit.
+function checkLifetime(
+  exp: number,
+  iat: unknown,
+  maxLifetime: number,
+  clockTolerance: number,
+): void {
+  if (typeof iat !== 'number') {
+    throw new AuthProxyError(
+      'ERR_TOKEN_CLAIM_MISSING',
+      'token has no iat claim, which maxTokenLifetime requires',
+    );
+  }
+  if (iat > Date.now() / 1000 + clockTolerance) {
+    throw new AuthProxyError('ERR_TOKEN_INVALID', 'token issued in the future');
+  }
+  if (exp - iat > maxLifetime) {
+    throw new AuthProxyError('ERR_TOKEN_INVALID', 'token lifetime exceeds maxTokenLifetime');
+  }
 }

@@ -95,6 +95,12 @@ const SETTINGS = [
     help: 'clock skew allowed on exp/nbf (default 0)',
   },
   {
+    flag: 'max-token-lifetime',
+    env: 'AUTH_PROXY_MAX_TOKEN_LIFETIME',
+    value: 'SECONDS',
+    help: 'refuse tokens living longer (exp - iat) or without iat (default no limit)',
+  },
+  {
     flag: 'shutdown-timeout',
     env: 'AUTH_PROXY_SHUTDOWN_TIMEOUT',
     value: 'MS',
@@ -132,6 +138,7 @@ export interface ServerConfig {
   proxyTimeout: number | undefined;
   redisTimeout: number;
   clockTolerance: number;
+  maxTokenLifetime: number | undefined;
   shutdownTimeout: number;
   accessLog: boolean;
   logLevel: LogLevel;
@@ -223,6 +230,7 @@ export function parseCli(
 
   const port = integer('port', setting('port'), 3000, problems, { min: 0, max: 65535 });
   const proxyTimeout = setting('proxy-timeout');
+  const maxTokenLifetime = setting('max-token-lifetime');
   const accessLog = setting('access-log') ?? 'on';
   if (accessLog !== 'on' && accessLog !== 'off') problems.push('--access-log: must be on or off');
   const logLevel = setting('log-level') ?? 'info';
@@ -245,6 +253,10 @@ export function parseCli(
         : integer('proxy-timeout', proxyTimeout, 0, problems, { min: 1 }),
     redisTimeout: integer('redis-timeout', setting('redis-timeout'), 1000, problems, { min: 1 }),
     clockTolerance: integer('clock-tolerance', setting('clock-tolerance'), 0, problems, { min: 0 }),
+    maxTokenLifetime:
+      maxTokenLifetime === undefined
+        ? undefined
+        : integer('max-token-lifetime', maxTokenLifetime, 0, problems, { min: 1 }),
     shutdownTimeout: integer('shutdown-timeout', setting('shutdown-timeout'), 10_000, problems, {
       min: 0,
     }),
@@ -359,6 +371,7 @@ const FLAG_OF: Readonly<Record<string, string>> = {
   credentialsKey: '--credentials-key',
   cookieName: '--cookie-name',
   clockTolerance: '--clock-tolerance',
+  maxTokenLifetime: '--max-token-lifetime',
   proxyTimeout: '--proxy-timeout',
   storeTimeout: '--redis-timeout',
 };
@@ -403,6 +416,7 @@ export function routeOptions<R>(
   credentialsKey: string | undefined;
   cookieName: string | undefined;
   clockTolerance: number;
+  maxTokenLifetime: number | undefined;
   proxyTimeout: number | undefined;
   storeTimeout: number;
 } {
@@ -413,6 +427,7 @@ export function routeOptions<R>(
     credentialsKey: config.credentialsKey,
     cookieName: config.cookieName,
     clockTolerance: config.clockTolerance,
+    maxTokenLifetime: config.maxTokenLifetime,
     proxyTimeout: config.proxyTimeout,
     storeTimeout: config.redisTimeout,
   };

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { createHmac } from 'node:crypto';
 import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
 import type { AuthProxyOptions } from '../../lib/index.js';
@@ -177,4 +178,73 @@ describe('a session key of another Redis type', () => {
       assert.deepEqual(backend.seen, []);
     });
   }
+});
+
+describe('time claims', () => {
+  const now = (): number => Math.floor(Date.now() / 1000);
+  // JSON's 1e400 reads as Infinity: signed by hand, as no JWT library would write it.
+  const withClaims = (claims: string): string => {
+    const part = (text: string): string => Buffer.from(text).toString('base64url');
+    const input = `${part('{"alg":"HS512","typ":"JWT"}')}.${part(claims)}`;
+    const signature = createHmac('sha512', JWT_KEY).update(input).digest('base64url');
+    return `Authorization=${Buffer.from(`${input}.${signature}`).toString('base64')}`;
+  };
+
+  const refused: [string, string, string][] = [
+    ['exp of 1e400 (Infinity)', '{"sid":"sid","exp":1e400}', 'ERR_TOKEN_INVALID'],
+    ['nbf of -1e400', `{"sid":"sid","exp":${now() + 60},"nbf":-1e400}`, 'ERR_TOKEN_INVALID'],
+    ['iat of 1e400', `{"sid":"sid","exp":${now() + 60},"iat":1e400}`, 'ERR_TOKEN_INVALID'],
+    ['a string iat', `{"sid":"sid","exp":${now() + 60},"iat":"0"}`, 'ERR_TOKEN_INVALID'],
+  ];
+  for (const [name, claims, code] of refused) {
+    it(`answers 401 ${code} to ${name}`, async () => {
+      proxy = await startProxyApp({ '/': options() });
+      const reply = await request(`${proxy.url}/x`, { headers: { cookie: withClaims(claims) } });
+      assert.equal(reply.status, 401);
+      assert.match(reply.body, new RegExp(code));
+      assert.deepEqual(backend.seen, []);
+    });
+  }
+
+  describe('with maxTokenLifetime', () => {
+    const limited: [string, () => string, number, string][] = [
+      ['a token within it', () => authCookie('sid', { expiresIn: 3600 }), 200, ''],
+      [
+        'a token living longer',
+        () => authCookie('sid', { expiresIn: 3601 }),
+        401,
+        'ERR_TOKEN_INVALID',
+      ],
+      [
+        'a token without iat',
+        () => withClaims(`{"sid":"sid","exp":${now() + 60}}`),
+        401,
+        'ERR_TOKEN_CLAIM_MISSING',
+      ],
+      [
+        'a token issued in the future',
+        () => withClaims(`{"sid":"sid","iat":${now() + 86400},"exp":${now() + 86460}}`),
+        401,
+        'ERR_TOKEN_INVALID',
+      ],
+      [
+        'a token with exp 1e300',
+        () => withClaims(`{"sid":"sid","iat":${now()},"exp":1e300}`),
+        401,
+        'ERR_TOKEN_INVALID',
+      ],
+    ];
+    for (const [name, cookie, status, code] of limited) {
+      it(`answers ${status} ${code} to ${name}`, async () => {
+        proxy = await startProxyApp({ '/': options({ maxTokenLifetime: 3600 }) });
+        const reply = await request(`${proxy.url}/x`, { headers: { cookie: cookie() } });
+        assert.equal(reply.status, status);
+        if (status === 200) assert.equal(backend.seen.length, 1);
+        else {
+          assert.match(reply.body, new RegExp(code));
+          assert.deepEqual(backend.seen, []);
+        }
+      });
+    }
+  });
 });

@@ -21,7 +21,6 @@ export function sign(sid: string | undefined, options: TokenOptions = {}): strin
   if (options.notBefore !== undefined) payload.nbf = now + options.notBefore;
   return jwt.sign(payload, options.key ?? JWT_KEY, {
     algorithm: options.algorithm ?? 'HS512',
-    noTimestamp: true,
   });
 }
 

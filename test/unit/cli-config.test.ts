@@ -46,6 +46,12 @@ describe('parseCli', () => {
     assert.equal(c.accessLog, true);
     assert.equal(c.logLevel, 'info');
     assert.equal(c.proxyTimeout, undefined);
+    assert.equal(c.maxTokenLifetime, undefined);
+  });
+
+  it('reads --max-token-lifetime and its environment twin', () => {
+    assert.equal(config([...BASE, '--max-token-lifetime', '3600']).maxTokenLifetime, 3600);
+    assert.equal(config(BASE, { AUTH_PROXY_MAX_TOKEN_LIFETIME: '60' }).maxTokenLifetime, 60);
   });
 
   it('takes every setting from its environment twin, flags winning', () => {
@@ -164,6 +170,11 @@ describe('parseCli', () => {
       'a bad timeout',
       [...BASE, '--proxy-timeout', '0'],
       '--proxy-timeout: must be a whole number >= 1',
+    ],
+    [
+      'a bad token lifetime',
+      [...BASE, '--max-token-lifetime', '0'],
+      '--max-token-lifetime: must be a whole number >= 1',
     ],
     ['a bad access log', [...BASE, '--access-log', 'yes'], '--access-log: must be on or off'],
     ['a bad log level', [...BASE, '--log-level', 'loud'], '--log-level: must be one of'],

@@ -29,6 +29,7 @@ describe('resolveOptions', () => {
     assert.equal(config.cookieName, 'Authorization');
     assert.deepEqual(config.algorithms, ['HS512']);
     assert.equal(config.clockTolerance, 0);
+    assert.equal(config.maxTokenLifetime, undefined);
     assert.equal(config.keyPrefix, '');
     assert.equal(config.storeTimeout, 1000);
     assert.equal(config.decodeCredentials, undefined);
@@ -123,6 +124,9 @@ describe('resolveOptions', () => {
     ['algorithms', { algorithms: 'HS512' }],
     ['clockTolerance', { clockTolerance: -1 }],
     ['clockTolerance', { clockTolerance: '5' }],
+    ['maxTokenLifetime', { maxTokenLifetime: 0 }],
+    ['maxTokenLifetime', { maxTokenLifetime: 3600.5 }],
+    ['maxTokenLifetime', { maxTokenLifetime: '3600' }],
     ['keyPrefix', { keyPrefix: 3 }],
     ['keyPrefix', { keyPrefix: 'p:', redis: new MemorySessionStore() }],
     ['redisCommandTimeout', { redisCommandTimeout: 0 }],
