@@ -7,6 +7,8 @@ import { statusForCode } from './status.js';
 export const ERROR_CODES = [
   'ERR_PATH_INVALID',
   'ERR_LENGTH_REQUIRED',
+  'ERR_DESTINATION_INVALID',
+  'ERR_IF_HEADER_INVALID',
   'ERR_TOKEN_MISSING',
   'ERR_COOKIE_DUPLICATE',
   'ERR_TOKEN_MALFORMED',

@@ -84,6 +84,12 @@ export interface AuthProxyOptions {
   logger?: Logger;
   /** Renders refusals yourself (a login page, JSON...). */
   onError?: ErrorHandler;
+  /**
+   * Translate the URLs inside WebDAV requests and answers (`Destination`, `If`, `Location`,
+   * `Content-Location`, multistatus hrefs) between the mount point and the target's path.
+   * Default `true`, or `false` when `proxy.pathRewrite` is set.
+   */
+  rewriteUrls?: boolean;
   /** Further http-proxy-middleware options that are safe to pass through. */
   proxy?: ProxyPassthroughOptions;
 }
@@ -111,6 +117,7 @@ export interface Config {
   proxyTimeout: number | undefined;
   logger: Logger;
   onError: ErrorHandler | undefined;
+  rewriteUrls: boolean;
   proxy: ProxyPassthroughOptions;
 }
 
@@ -130,6 +137,7 @@ const KNOWN_OPTIONS = new Set<string>([
   'proxyTimeout',
   'logger',
   'onError',
+  'rewriteUrls',
   'proxy',
 ]);
 export const HMAC_ALGORITHMS: ReadonlySet<string> = new Set(['HS256', 'HS384', 'HS512']);
@@ -255,6 +263,14 @@ export function resolveOptions(input: unknown): Config {
 
   const proxy = checkProxyOptions(options.proxy, problems);
 
+  // A pathRewrite cannot be inverted, so the URLs it changes cannot be translated back.
+  const rewriteUrls = options.rewriteUrls ?? proxy.pathRewrite === undefined;
+  if (typeof rewriteUrls !== 'boolean') {
+    problems.push('rewriteUrls: must be true or false');
+  } else if (rewriteUrls && proxy.pathRewrite !== undefined) {
+    problems.push('rewriteUrls: cannot translate URLs through proxy.pathRewrite; set it to false');
+  }
+
   if (problems.length > 0) throw new AuthProxyConfigError(problems);
   return {
     target: target as string,
@@ -272,6 +288,7 @@ export function resolveOptions(input: unknown): Config {
     proxyTimeout: proxyTimeout as number | undefined,
     logger: logger as Logger,
     onError: onError as ErrorHandler | undefined,
+    rewriteUrls: rewriteUrls as boolean,
     proxy,
   };
 }

@@ -3,6 +3,8 @@ import type { ErrorCode } from './errors.js';
 const STATUS: Readonly<Record<ErrorCode, number>> = {
   ERR_PATH_INVALID: 400,
   ERR_LENGTH_REQUIRED: 411,
+  ERR_DESTINATION_INVALID: 400,
+  ERR_IF_HEADER_INVALID: 400,
   ERR_TOKEN_MISSING: 401,
   ERR_COOKIE_DUPLICATE: 401,
   ERR_TOKEN_MALFORMED: 401,

@@ -1,7 +1,9 @@
 #!/usr/bin/env node
 // Runs before `npm test`: the tests start their own redis-server and drive Debian's Chromium,
-// so both binaries must exist. On a Debian/Ubuntu machine where we are root (CI, a fresh dev
-// container) they are installed; elsewhere the missing ones are named with how to install them.
+// so both binaries must exist. With `--dav` (before `npm run test:dav`) it checks litmus and
+// Apache (whose mod_dav litmus is compared against) instead. On a Debian/Ubuntu machine where we
+// are root (CI, a fresh dev container) they are installed; elsewhere the missing ones are named
+// with how to install them.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 
@@ -9,12 +11,17 @@ const has = (command) => spawnSync(command, ['--version'], { stdio: 'ignore' }).
 const chromium = [process.env.CHROMIUM_PATH, '/usr/bin/chromium', '/usr/bin/chromium-browser'];
 
 const missing = [];
-if (!has('redis-server')) missing.push({ apt: 'redis-server', brew: 'brew install redis' });
-if (!chromium.some((path) => path !== undefined && existsSync(path))) {
-  missing.push({
-    apt: 'chromium',
-    brew: 'brew install --cask chromium, then CHROMIUM_PATH=/Applications/Chromium.app/Contents/MacOS/Chromium',
-  });
+if (process.argv.includes('--dav')) {
+  if (!has('litmus')) missing.push({ apt: 'litmus', brew: 'build litmus from source' });
+  if (!has('apache2')) missing.push({ apt: 'apache2', brew: 'no Homebrew equivalent: use Debian' });
+} else {
+  if (!has('redis-server')) missing.push({ apt: 'redis-server', brew: 'brew install redis' });
+  if (!chromium.some((path) => path !== undefined && existsSync(path))) {
+    missing.push({
+      apt: 'chromium',
+      brew: 'brew install --cask chromium, then CHROMIUM_PATH=/Applications/Chromium.app/Contents/MacOS/Chromium',
+    });
+  }
 }
 if (missing.length === 0) process.exit(0);
 

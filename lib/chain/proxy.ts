@@ -9,6 +9,7 @@ import { AuthProxyError } from '../errors.js';
 import type { ErrorCode } from '../errors.js';
 import type { Config } from '../options.js';
 import { targetPathOf, upstreamPathProblem } from './check-request.js';
+import { createUrlRewriter } from '../rewrite/url-rewriter.js';
 import type { Responder } from './respond.js';
 import { scopeOf } from './scope.js';
 import { dropResponseHopByHop, upstreamHeaders } from './upstream-headers.js';
@@ -38,6 +39,13 @@ export function createProxy(config: Config, respond: Responder): ProxyStage {
     targetPath: targetPathOf(config.target),
     proxyTimeout: config.proxyTimeout,
   };
+  const rewriter = createUrlRewriter({
+    target: config.target,
+    rewriteUrls: config.rewriteUrls,
+    changeOrigin: config.proxy.changeOrigin !== false,
+    hostRewrite: config.proxy.hostRewrite,
+    protocolRewrite: config.proxy.protocolRewrite,
+  });
 
   const authPlugin: Plugin = (proxyServer) => {
     proxyServer.on(
@@ -54,6 +62,9 @@ export function createProxy(config: Config, respond: Responder): ProxyStage {
         // Runs before http-proxy copies the headers: the backend's connection management is
         // its hop's, and ours decides keep-alive (closed while a server drains, for example).
         dropResponseHopByHop(proxyRes.headers, res.shouldKeepAlive);
+        rewriter.response(proxyRes, req, res, scope?.publicPrefix ?? '', (error) => {
+          answer(error, req, res);
+        });
         // http-proxy leaves the client waiting when the backend dies mid-body: cut it instead. (When
         // the client left first, there is nobody to tell.)
         proxyRes.once('close', () => {
@@ -104,12 +115,20 @@ export function createProxy(config: Config, respond: Responder): ProxyStage {
     // http-proxy copies req.headers into the upstream request. Rewriting them here, rather than
     // in its 'proxyReq' event, holds in every case: that event is skipped for requests carrying
     // Expect, and fires only once a socket is free, after the headers may already be written.
-    scope.clientHeaders = req.headers;
-    req.headers = upstreamHeaders(req.headers, {
+    const headers = upstreamHeaders(req.headers, {
       authorization: scope.authorization,
       cookieName: config.cookieName,
       replaceForwarded,
     });
+    // Where this mount is, as the client addressed it: the same middleware may be mounted anywhere.
+    scope.publicPrefix = (req as { baseUrl?: string }).baseUrl ?? '';
+    const refusal = rewriter.request(req, scope.publicPrefix, headers);
+    if (refusal !== undefined) {
+      next(refusal);
+      return;
+    }
+    scope.clientHeaders = req.headers;
+    req.headers = headers;
     // http-proxy-middleware may hand the request back (next(err) from a throwing pathRewrite):
     // whatever runs next must see the client's headers, not the credentials.
     void hpm(req, res, (err?: unknown) => {

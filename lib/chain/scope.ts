@@ -10,6 +10,8 @@ export interface Scope {
   authorization: string | undefined;
   /** The client's own headers, set aside while http-proxy reads the rewritten ones. */
   clientHeaders?: IncomingHttpHeaders | undefined;
+  /** The mount point as the client spelled it (`req.baseUrl`), to translate URLs back. */
+  publicPrefix?: string;
   /**
    * Set once the backend's response arrived: http-proxy has then put its status and headers on
    * the response, so a later failure can only cut the connection.

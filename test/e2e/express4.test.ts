@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -9,14 +9,14 @@ import { promisify } from 'node:util';
 
 const run = promisify(execFile);
 const root = fileURLToPath(new URL('../../', import.meta.url));
-const RUNTIME_DEPENDENCIES = [
-  'cookie-parser',
-  'express-jwt',
-  'http-proxy-middleware',
-  'ioredis',
-  'jsonwebtoken',
-  'morgan',
-];
+// The package's own dependencies, as an installation would bring them.
+const RUNTIME_DEPENDENCIES = Object.keys(
+  (
+    JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as {
+      dependencies: Record<string, string>;
+    }
+  ).dependencies,
+);
 let dir: string;
 
 // A folder where `express` is Express 4 for the application and for the package alike: the

@@ -34,6 +34,7 @@ describe('resolveOptions', () => {
     assert.equal(config.storeTimeout, 1000);
     assert.equal(config.decodeCredentials, undefined);
     assert.equal(config.proxyTimeout, undefined);
+    assert.equal(config.rewriteUrls, true);
     assert.deepEqual(config.store, { kind: 'url', url: VALID.redis });
     assert.equal(config.jwtKey.type, 'secret');
     assert.equal(config.jwtKey.symmetricKeySize, 6);
@@ -143,6 +144,8 @@ describe('resolveOptions', () => {
     ['proxy.on', { proxy: { on: {} } }],
     ['proxy.headers', { proxy: { headers: { Authorization: 'Basic x' } } }],
     ['proxy.headers', { proxy: { headers: { cookie: 'a=1' } } }],
+    ['rewriteUrls', { rewriteUrls: 'no' }],
+    ['rewriteUrls', { rewriteUrls: true, proxy: { pathRewrite: { '^/a': '/b' } } }],
     ['surprise', { surprise: true }],
   ];
   for (const [option, override] of bad) {
@@ -152,6 +155,12 @@ describe('resolveOptions', () => {
       assert.ok(problems[0]?.startsWith(`${option}:`), problems[0]);
     });
   }
+
+  it('does not translate URLs through a pathRewrite unless told not to', () => {
+    const pathRewrite = { '^/a': '/b' };
+    assert.equal(resolveOptions({ ...VALID, proxy: { pathRewrite } }).rewriteUrls, false);
+    assert.equal(resolveOptions({ ...VALID, rewriteUrls: false }).rewriteUrls, false);
+  });
 
   it('explains app.use(authProxy) without the call', () => {
     const problems = problemsOf({ socket: {}, method: 'GET', headers: {} });
