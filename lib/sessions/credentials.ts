@@ -94,8 +94,9 @@ export function openWith(sealed: string, key: KeyObject): string {
 }
 
 // Printable ASCII only: anything else would be mangled (latin1) or rejected by Node's header
-// checks, and CR/LF would split the header.
-const HEADER_SAFE = /^[\x20-\x7e]+$/;
+// checks, and CR/LF would split the header. No space at either end: parsers trim a header value,
+// so the backend would receive other credentials than those stored.
+const HEADER_SAFE = /^[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?$/;
 
 /**
  * The longest credentials value placed after `Basic ` (base64 of about 3 KiB of user:password).
@@ -107,7 +108,8 @@ export const MAX_CREDENTIALS_LENGTH = 4096;
 /**
  * Builds the upstream Authorization value from decoded credentials, placed verbatim after
  * `Basic ` as the seed did, one trailing newline removed. Refuses (`ERR_CREDENTIALS_INVALID`) a
- * value that is empty, longer than {@link MAX_CREDENTIALS_LENGTH} or not printable ASCII.
+ * value that is empty, longer than {@link MAX_CREDENTIALS_LENGTH}, not printable ASCII, or starts
+ * or ends with a space.
  *
  * @example
  * basicAuthorization('YWxpY2U6d29uZGVybGFuZA==\n'); // 'Basic YWxpY2U6d29uZGVybGFuZA=='
@@ -123,7 +125,7 @@ export function basicAuthorization(credentials: string): string {
   if (!HEADER_SAFE.test(value)) {
     throw new AuthProxyError(
       'ERR_CREDENTIALS_INVALID',
-      'credentials are empty or contain characters that are not printable ASCII',
+      'credentials are empty, contain characters that are not printable ASCII, or end in a space',
     );
   }
   return `Basic ${value}`;

@@ -54,6 +54,7 @@ describe('basicAuthorization', () => {
   it('places the value verbatim after Basic, one trailing newline removed', () => {
     assert.equal(basicAuthorization('Zm9vOmJhcg=='), 'Basic Zm9vOmJhcg==');
     assert.equal(basicAuthorization('Zm9vOmJhcg==\n'), 'Basic Zm9vOmJhcg==');
+    assert.equal(basicAuthorization('a b'), 'Basic a b');
   });
 
   for (const bad of [
@@ -67,6 +68,9 @@ describe('basicAuthorization', () => {
     'a\tb',
     'é',
     'a\u007f',
+    ' ',
+    ' Zm9v',
+    'Zm9v ',
   ]) {
     it(`refuses ${JSON.stringify(bad)}`, () => {
       assert.throws(() => basicAuthorization(bad), isInvalid);
