@@ -10,10 +10,10 @@ export function withoutCookie(header: string, name: string): string | undefined 
   if (!header.includes(name)) return header;
   const kept = header.split(';').filter((pair) => {
     const eq = pair.indexOf('=');
-    return (eq === -1 ? pair : pair.slice(0, eq)).trim() !== name;
+    return trimSpaces(eq === -1 ? pair : pair.slice(0, eq)) !== name;
   });
   const joined = kept
-    .map((pair) => pair.trim())
+    .map(trimSpaces)
     .filter((pair) => pair !== '')
     .join('; ');
   return joined === '' ? undefined : joined;
@@ -37,10 +37,16 @@ export function hasConflictingCookies(header: string, name: string): boolean {
   let value: string | undefined;
   for (const pair of header.split(';')) {
     const eq = pair.indexOf('=');
-    if (eq === -1 || pair.slice(0, eq).trim() !== name) continue;
-    const raw = pair.slice(eq + 1).trim();
+    if (eq === -1 || trimSpaces(pair.slice(0, eq)) !== name) continue;
+    const raw = trimSpaces(pair.slice(eq + 1));
     if (value === undefined) value = raw;
     else if (raw !== value) return true;
   }
   return false;
+}
+
+// Spaces and tabs only, as cookie-parser trims (RFC 6265 5.4): String#trim would also take a
+// no-break space, making "Authorization\xa0" (another cookie to cookie-parser) look like ours.
+function trimSpaces(text: string): string {
+  return text.replace(/^[ \t]+|[ \t]+$/g, '');
 }

@@ -51,6 +51,10 @@ describe('withoutCookie', () => {
     ['authorization=lower', 'Authorization', 'authorization=lower'],
     ['a=x=y; Authorization=abc==', 'Authorization', 'a=x=y'],
     [' Authorization = abc ; a=1', 'Authorization', 'a=1'],
+    ['\tAuthorization\t=abc;\ta=1', 'Authorization', 'a=1'],
+    // cookie-parser trims spaces and tabs only: these are other cookies, kept as they are.
+    ['Authorization\xa0=abc; a=1\xa0', 'Authorization', 'Authorization\xa0=abc; a=1\xa0'],
+    ['\ufeffAuthorization=abc', 'Authorization', '\ufeffAuthorization=abc'],
   ];
   for (const [header, name, expected] of cases) {
     it(`turns "${header}" into ${JSON.stringify(expected)}`, () => {
@@ -68,6 +72,9 @@ describe('hasConflictingCookies', () => {
     ['XAuthorization=1; Authorization2=2; Authorization=A', false],
     ['a=Authorization; Authorization=A', false],
     ['Authorization; Authorization=A', false],
+    // Another cookie to cookie-parser, which trims spaces and tabs only.
+    ['Authorization=A; Authorization\xa0=B', false],
+    ['Authorization=A; Authorization=\tA\t', false],
     ['Authorization=A; Authorization=B', true],
     ['Authorization=A; theme=dark; Authorization=B', true],
     ['Authorization=A; Authorization =B', true],
