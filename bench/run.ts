@@ -277,6 +277,8 @@ async function measure(
     seconds: result.seconds,
     cpuMicrosPerRequest: (after.cpuMicros - before.cpuMicros) / result.requests,
     gcMicrosPerRequest: ((after.gcMillis - before.gcMillis) * 1000) / result.requests,
+    allocatedKilobytesPerRequest:
+      (after.allocatedBytes - before.allocatedBytes) / 1024 / result.requests,
     requestsPerSecond: result.requests / result.seconds,
     p50Millis: result.p50Millis,
     p99Millis: result.p99Millis,
@@ -375,7 +377,7 @@ try {
       list.push(sample);
       samples.set(row.id, list);
       console.error(
-        `round ${round}/${ROUNDS} ${row.id.padEnd(26)} ${sample.cpuMicrosPerRequest.toFixed(1).padStart(7)} µs/req ${sample.requestsPerSecond.toFixed(0).padStart(6)} req/s p99 ${sample.p99Millis.toFixed(2)} ms`,
+        `round ${round}/${ROUNDS} ${row.id.padEnd(26)} ${sample.cpuMicrosPerRequest.toFixed(1).padStart(7)} µs/req ${sample.allocatedKilobytesPerRequest.toFixed(1).padStart(5)} KB/req ${sample.requestsPerSecond.toFixed(0).padStart(6)} req/s p99 ${sample.p99Millis.toFixed(2)} ms`,
       );
     }
   }

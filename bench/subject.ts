@@ -6,6 +6,7 @@ import { Agent, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { PerformanceObserver } from 'node:perf_hooks';
 import { pathToFileURL } from 'node:url';
+import { GCProfiler, getHeapStatistics } from 'node:v8';
 import express from 'express';
 import { createProxyMiddleware } from 'http-proxy-middleware';
 import type { AuthProxyOptions } from '../lib/index.js';
@@ -27,10 +28,30 @@ export interface SubjectSpec {
 export type SubjectMessage =
   | { type: 'ready'; url: string }
   | { type: 'unsupported'; reason: string }
-  | { type: 'usage'; cpuMicros: number; rssBytes: number; gcMillis: number };
+  | {
+      type: 'usage';
+      cpuMicros: number;
+      rssBytes: number;
+      gcMillis: number;
+      /** Bytes allocated on the V8 heap since start: unlike time, the machine's load leaves it be. */
+      allocatedBytes: number;
+    };
 
 // Any size the harness asks for, up to this, under `/bytes/<n>`.
 const MAX_BODY = 16 * 2 ** 20;
+
+// Allocation = growth of the used heap + what each garbage collection freed.
+const gcProfiler = new GCProfiler();
+gcProfiler.start();
+const heapAtStart = getHeapStatistics().used_heap_size;
+let freedByGc = 0;
+function allocatedBytes(): number {
+  for (const gc of gcProfiler.stop().statistics) {
+    freedByGc += gc.beforeGC.heapStatistics.usedHeapSize - gc.afterGC.heapStatistics.usedHeapSize;
+  }
+  gcProfiler.start();
+  return getHeapStatistics().used_heap_size - heapAtStart + freedByGc;
+}
 
 let gcMillis = 0;
 new PerformanceObserver((list) => {
@@ -114,6 +135,7 @@ if (typeof server === 'string') {
       cpuMicros: cpu.user + cpu.system,
       rssBytes: process.memoryUsage.rss(),
       gcMillis,
+      allocatedBytes: allocatedBytes(),
     });
   });
   // The harness owns this process: when it goes, so do we.

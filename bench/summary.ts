@@ -10,6 +10,7 @@ export interface Sample {
   seconds: number;
   cpuMicrosPerRequest: number;
   gcMicrosPerRequest: number;
+  allocatedKilobytesPerRequest: number;
   requestsPerSecond: number;
   p50Millis: number;
   p99Millis: number;
@@ -19,6 +20,7 @@ export interface Sample {
 export const METRICS = [
   'cpuMicrosPerRequest',
   'gcMicrosPerRequest',
+  'allocatedKilobytesPerRequest',
   'requestsPerSecond',
   'p50Millis',
   'p99Millis',

@@ -25,7 +25,8 @@ it('npm run bench measures each subject and writes JSON, markdown and SVG', asyn
         env: {
           ...process.env,
           BENCH_QUICK: '1',
-          BENCH_ONLY: 'bare,auth',
+          // One subject keeps this cheap; the summary's arithmetic has its own unit test.
+          BENCH_ONLY: 'auth',
           BENCH_WARMUP: '0',
           BENCH_OUT: out,
         },
@@ -42,10 +43,7 @@ it('npm run bench measures each subject and writes JSON, markdown and SVG', asyn
   };
   assert.deepEqual(
     rows.map((row) => [row.subject, row.bytes, row.connections, row.status]),
-    [
-      ['bare', 100, 50, 200],
-      ['auth', 100, 50, 200],
-    ],
+    [['auth', 100, 50, 200]],
   );
   for (const row of rows) {
     assert.equal(row.samples.length, 1);
@@ -60,8 +58,6 @@ it('npm run bench measures each subject and writes JSON, markdown and SVG', asyn
       assert.ok(Number.isFinite(value) && value > 0, `${row.id}: ${value}`);
     }
   }
-  assert.equal(rows[0]?.vsBare, undefined);
-  assert.ok(Number.isFinite(rows[1]?.vsBare?.cpu.median));
 
   const table = readFileSync(join(out, 'results.md'), 'utf8')
     .split('\n')
