@@ -1,6 +1,5 @@
-import cookieParser from 'cookie-parser';
 import { checkRequest } from './chain/check-request.js';
-import express from 'express';
+import { compose } from './chain/compose.js';
 import type { ErrorRequestHandler, RequestHandler } from 'express';
 import { toAuthProxyError } from './errors.js';
 import { resolveOptions } from './options.js';
@@ -43,19 +42,13 @@ export function authProxy(options: AuthProxyOptions): AuthProxy {
   const failure: ErrorRequestHandler = function authProxyFailure(err, req, res, _next) {
     respond(toAuthProxyError(err), req, res);
   };
-  const chain = express.Router();
-  chain.use(
+  const middleware = compose([
     checkRequest,
-    cookieParser(),
-    ...verifyToken(config),
-    resolveSession(store, config.decodeCredentials, storeDeadline(config.storeTimeout), config),
+    verifyToken(config),
+    resolveSession(store, config.decodeCredentials, storeDeadline(config.storeTimeout)),
     proxy.middleware,
     failure,
-  );
-
-  const middleware: RequestHandler = function authProxyMiddleware(req, res, next): void {
-    chain(req, res, next);
-  };
+  ]);
   return Object.assign(middleware, {
     store,
     async close(): Promise<void> {

@@ -8,6 +8,11 @@
 export function withoutCookie(header: string, name: string): string | undefined {
   // Most requests carry only the auth cookie or none: skip the split when the name is absent.
   if (!header.includes(name)) return header;
+  // Browsers of a site with one cookie send it alone: nothing is left once it goes. (Anything
+  // less plain, surrounding spaces included, takes the general path below.)
+  if (header.startsWith(name) && header.charCodeAt(name.length) === 0x3d && !header.includes(';')) {
+    return undefined;
+  }
   const kept = header.split(';').filter((pair) => {
     const eq = pair.indexOf('=');
     return trimSpaces(eq === -1 ? pair : pair.slice(0, eq)) !== name;

@@ -1,35 +1,29 @@
 import type { Request, RequestHandler } from 'express';
 import { basicAuthorization } from '../sessions/credentials.js';
 import { AuthProxyError, toAuthProxyError } from '../errors.js';
-import { setScope } from './scope.js';
-import type { Scope } from './scope.js';
+import { scopeOf } from './scope.js';
 import type { SessionStore } from '../sessions/session-store.js';
 import type { StoreDeadline } from '../sessions/store-deadline.js';
-import { takeSid } from './verify-token.js';
-import type { ClaimLimits } from './verify-token.js';
 
 type Decoder = ((stored: string) => string | Promise<string>) | undefined;
 
 /**
- * The session stage: looks the verified sid up in the store, decodes the credentials and records
- * the upstream Authorization value in the request scope for the proxy hook to inject. The lookup
- * is bounded by `within`, whatever the store, so that no request waits on a store that hangs.
+ * The session stage: looks the verified sid (from the token stage's scope) up in the store, decodes
+ * the credentials and records the upstream Authorization value in the scope for the proxy stage.
+ * The lookup is bounded by `within`, whatever the store, so that no request waits on a store that
+ * hangs.
  */
 export function resolveSession(
   store: SessionStore,
   decode: Decoder,
   within: StoreDeadline,
-  claims: ClaimLimits,
 ): RequestHandler {
   return function resolveSession(req: Request, _res, next): void {
-    let scope: Scope;
-    try {
-      scope = { sid: takeSid(req, claims), authorization: undefined };
-    } catch (err) {
-      next(err);
+    const scope = scopeOf(req);
+    if (scope === undefined) {
+      next(new AuthProxyError('ERR_INTERNAL', 'request reached the session stage unverified'));
       return;
     }
-    setScope(req, scope);
     authorizationFor(store, decode, within, scope.sid).then((authorization) => {
       scope.authorization = authorization;
       next();

@@ -1,9 +1,13 @@
-import type { ErrorRequestHandler, Request, RequestHandler } from 'express';
+import cookieParser from 'cookie-parser';
+import type { Request, RequestHandler } from 'express';
 import { expressjwt, UnauthorizedError } from 'express-jwt';
 import { hasConflictingCookies } from './cookie-header.js';
 import { tokenFromCookieValue } from './cookie-token.js';
 import { AuthProxyError } from '../errors.js';
 import type { Config } from '../options.js';
+import { setScope } from './scope.js';
+import { nowSeconds, VerifiedClaimsCache } from './verified-claims.js';
+import type { Claims } from './verified-claims.js';
 
 // A name of our own: an application's express-jwt elsewhere sets `req.auth` for another token,
 // which must never be mistaken for ours (for example when ours skipped a CORS preflight).
@@ -11,12 +15,18 @@ const CLAIMS = 'authProxyClaims';
 // In a /u pattern a valid surrogate pair is one code point, so only unpaired halves match.
 const LONE_SURROGATE = /\p{Cs}/u;
 
+type ClaimsRequest = Request & { [CLAIMS]?: unknown };
+
 /**
- * The token stages: express-jwt reading the JWT from the auth cookie and verifying it, then a
- * translation of its errors into our codes.
+ * The token stage: cookie-parser, then express-jwt reading the JWT from the auth cookie and
+ * verifying it, then the claims checks (`takeSid`), which open the request's scope with the sid.
+ * A Cookie header that passed all of that before is served from a cache of verified claims
+ * (exp and nbf checked again, and the same claims checks run); anything else takes the full path,
+ * so refusals are never cached and a cache hit is exactly as strict as a miss.
  */
-export function verifyToken(config: Config): [RequestHandler, ErrorRequestHandler] {
+export function verifyToken(config: Config): RequestHandler {
   const { cookieName } = config;
+  const parseCookies = cookieParser();
   const verify = expressjwt({
     secret: config.jwtKey,
     algorithms: config.algorithms,
@@ -37,11 +47,52 @@ export function verifyToken(config: Config): [RequestHandler, ErrorRequestHandle
       }
       return tokenFromCookieValue(value);
     },
-  });
-  const translateTokenError: ErrorRequestHandler = (err, _req, _res, next) => {
-    next(tokenError(err));
+  }) as unknown as RequestHandler;
+  const verified = new VerifiedClaimsCache(config.clockTolerance);
+
+  const accept = (req: ClaimsRequest, claims: unknown): void => {
+    setScope(req, { sid: takeSid(claims, config), authorization: undefined });
   };
-  return [verify as RequestHandler, translateTokenError];
+
+  return function verifyToken(req: ClaimsRequest, res, next): void {
+    const header = req.headers.cookie;
+    // Only where the Cookie header decides everything: not for a CORS preflight (express-jwt lets
+    // it through unverified), nor when an earlier middleware already parsed the cookies.
+    const key =
+      header !== undefined && req.method !== 'OPTIONS' && !parsedBefore(req) ? header : undefined;
+    const cached = key === undefined ? undefined : verified.get(key, nowSeconds());
+    if (cached !== undefined) {
+      accept(req, cached);
+      next();
+      return;
+    }
+    parseCookies(req, res, (parseError?: unknown) => {
+      if (parseError !== undefined) {
+        next(tokenError(parseError));
+        return;
+      }
+      void verify(req, res, (verifyError?: unknown) => {
+        if (verifyError !== undefined) {
+          next(tokenError(verifyError));
+          return;
+        }
+        const claims = req[CLAIMS];
+        try {
+          accept(req, claims);
+        } catch (refusal) {
+          next(refusal);
+          return;
+        }
+        if (key !== undefined) verified.set(key, claims as Claims);
+        next();
+      });
+    });
+  };
+}
+
+// cookie-parser leaves cookies that an earlier middleware parsed as they are.
+function parsedBefore(req: Request): boolean {
+  return (req as { cookies?: unknown }).cookies !== undefined;
 }
 
 /** Maps what express-jwt (and jsonwebtoken beneath it) throws onto our codes. */
@@ -80,18 +131,17 @@ export interface ClaimLimits {
 }
 
 /**
- * Takes the verified claims off the request and returns the session id. Our policy is stricter
- * than jsonwebtoken's: `exp` is required (a token without it would never expire); `exp`, `nbf`
- * and `iat`, when present, must be finite numbers (JSON's `1e400` reads as Infinity, which
- * jsonwebtoken compares happily: a token that never expires); `sid` must be a non-empty,
- * well-formed string; with `maxTokenLifetime`, `iat` is required, not in the future, and at most
- * that many seconds before `exp`.
+ * The claims checks, run on every request whether its claims come from express-jwt or from the
+ * cache; returns the session id. Our policy is stricter than jsonwebtoken's: `exp` is required (a
+ * token without it would never expire); `exp`, `nbf` and `iat`, when present, must be finite
+ * numbers (JSON's `1e400` reads as Infinity, which jsonwebtoken compares happily: a token that
+ * never expires); `sid` must be a non-empty, well-formed string; with `maxTokenLifetime`, `iat` is
+ * required, not in the future, and at most that many seconds before `exp`.
  *
  * @example
- * const sid = takeSid(req, { clockTolerance: 0, maxTokenLifetime: 3600 });
+ * const sid = takeSid(req.authProxyClaims, { clockTolerance: 0, maxTokenLifetime: 3600 });
  */
-export function takeSid(req: Request, limits: ClaimLimits): string {
-  const claims = (req as unknown as Record<string, unknown>)[CLAIMS];
+export function takeSid(claims: unknown, limits: ClaimLimits): string {
   // Absent when express-jwt let a CORS preflight through unverified: fail closed.
   if (typeof claims !== 'object' || claims === null) {
     throw new AuthProxyError('ERR_TOKEN_MISSING', 'request carries no verified token');

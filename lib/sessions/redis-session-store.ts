@@ -38,6 +38,8 @@ export function requestPathRedisOptions(commandTimeout: number): RedisOptions {
     // How long disconnect() waits for the socket to end; its default (2 s) holds the process open.
     disconnectTimeout: commandTimeout,
     enableOfflineQueue: true,
+    // GETs of concurrent requests leave in one write instead of one write each.
+    enableAutoPipelining: true,
     maxRetriesPerRequest: 1,
     retryStrategy: (attempt: number) => Math.min(50 * 2 ** attempt, 2000),
   };

@@ -43,13 +43,13 @@ describe('with Express 4', () => {
     const result = JSON.parse(stdout) as {
       express: string;
       loggedIn: { status: number; body: string };
+      loggedInAgain: { status: number; body: string };
       anonymous: { status: number; body: string };
     };
     assert.match(result.express, /^4\./);
-    assert.deepEqual(result.loggedIn, {
-      status: 200,
-      body: `Basic ${Buffer.from('alice:pw').toString('base64')}`,
-    });
+    const basic = { status: 200, body: `Basic ${Buffer.from('alice:pw').toString('base64')}` };
+    assert.deepEqual(result.loggedIn, basic);
+    assert.deepEqual(result.loggedInAgain, basic);
     assert.equal(result.anonymous.status, 401);
     assert.match(result.anonymous.body, /ERR_TOKEN_MISSING/);
   });

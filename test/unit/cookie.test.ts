@@ -43,6 +43,9 @@ describe('tokenFromCookieValue', () => {
 describe('withoutCookie', () => {
   const cases: [string, string, string | undefined][] = [
     ['Authorization=abc', 'Authorization', undefined],
+    [' Authorization=abc ', 'Authorization', undefined],
+    ['Authorization =abc', 'Authorization', undefined],
+    ['Authorization2=abc', 'Authorization', 'Authorization2=abc'],
     ['a=1; Authorization=abc; b=2', 'Authorization', 'a=1; b=2'],
     ['a=1;Authorization=abc', 'Authorization', 'a=1'],
     ['Authorization=x; Authorization=y; c=3', 'Authorization', 'c=3'],
@@ -54,6 +57,7 @@ describe('withoutCookie', () => {
     ['\tAuthorization\t=abc;\ta=1', 'Authorization', 'a=1'],
     // cookie-parser trims spaces and tabs only: these are other cookies, kept as they are.
     ['Authorization\xa0=abc; a=1\xa0', 'Authorization', 'Authorization\xa0=abc; a=1\xa0'],
+    ['\xa0Authorization=abc', 'Authorization', '\xa0Authorization=abc'],
     ['\ufeffAuthorization=abc', 'Authorization', '\ufeffAuthorization=abc'],
   ];
   for (const [header, name, expected] of cases) {
