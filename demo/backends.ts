@@ -1,8 +1,10 @@
 import { createServer } from 'node:http';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { v2 as webdav } from 'webdav-server';
+import { filesPage } from './dav-page.js';
 import { escapeHtml, page } from './html.js';
-import { checkPassword } from './users.js';
+import { checkPassword, DEMO_USERS } from './users.js';
 
 /** A backend that speaks only HTTP Basic auth and knows nothing of JWTs or cookies. */
 export interface DemoBackend {
@@ -23,20 +25,15 @@ function basicUser(req: IncomingMessage): string | undefined {
   return checkPassword(user, decoded.slice(colon + 1)) ? user : undefined;
 }
 
-function startBasicAuthBackend(realm: string, render: Render): Promise<DemoBackend> {
-  const server: Server = createServer((req: IncomingMessage, res: ServerResponse) => {
-    const user = basicUser(req);
-    if (user === undefined) {
-      res.writeHead(401, {
-        'www-authenticate': `Basic realm="${realm}"`,
-        'content-type': 'text/plain',
-      });
-      res.end('401 Basic authentication required\n');
-      return;
-    }
-    res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
-    res.end(render(user, req));
+function challenge(res: ServerResponse, realm: string): void {
+  res.writeHead(401, {
+    'www-authenticate': `Basic realm="${realm}"`,
+    'content-type': 'text/plain',
   });
+  res.end('401 Basic authentication required\n');
+}
+
+function listenOnLoopback(server: Server): Promise<DemoBackend> {
   return new Promise((resolve) => {
     server.listen(0, '127.0.0.1', () => {
       const { port } = server.address() as AddressInfo;
@@ -52,6 +49,19 @@ function startBasicAuthBackend(realm: string, render: Render): Promise<DemoBacke
       });
     });
   });
+}
+
+function startBasicAuthBackend(realm: string, render: Render): Promise<DemoBackend> {
+  const server: Server = createServer((req: IncomingMessage, res: ServerResponse) => {
+    const user = basicUser(req);
+    if (user === undefined) {
+      challenge(res, realm);
+      return;
+    }
+    res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
+    res.end(render(user, req));
+  });
+  return listenOnLoopback(server);
 }
 
 const MESSAGES = [
@@ -86,19 +96,59 @@ ${MESSAGES.map(([from = '', subject = '']) => `<tr><td>${escapeHtml(from)}</td><
   );
 }
 
-/** "DAV": a file listing under /remote.php, like a Nextcloud WebDAV endpoint. */
-export function startDavBackend(): Promise<DemoBackend> {
-  return startBasicAuthBackend('Demo DAV', (user, req) =>
-    page(
-      `Files of ${user}`,
-      `<h1>Demo DAV: files of <span id="user">${escapeHtml(user)}</span></h1>
-<p class="note">Path seen by the backend: <code id="path">${escapeHtml(req.url ?? '')}</code></p>
-<table><tr><th>Name</th><th>Size</th></tr>
-<tr><td>notes.txt</td><td>1 KiB</td></tr>
-<tr><td>photos/</td><td>-</td></tr>
-<tr><td>report-${escapeHtml(user)}.pdf</td><td>84 KiB</td></tr>
-</table>
-<p><a href="/">Back to the portal</a></p>`,
-    ),
+const DAV_PREFIX = '/remote.php';
+
+type Execute = (req: IncomingMessage, res: ServerResponse, rootPath: string) => void;
+
+/** One user's WebDAV store, in memory, with a file and a folder to start with. */
+async function davStore(user: string, password: string): Promise<Execute> {
+  const users = new webdav.SimpleUserManager();
+  const account = users.addUser(user, password, false);
+  const privileges = new webdav.SimplePathPrivilegeManager();
+  privileges.setRights(account, '/', ['all']);
+  const dav = new webdav.WebDAVServer(
+    Object.assign(new webdav.WebDAVServerOptions(), {
+      httpAuthentication: new webdav.HTTPBasicAuthentication(users, 'Demo DAV'),
+      privilegeManager: privileges,
+    }),
   );
+  await dav.rootFileSystem().addSubTreeAsync(dav.createExternalContext(), {
+    'notes.txt': `Notes of ${user}\n`,
+    photos: webdav.ResourceType.Directory,
+  });
+  // Typed `any` by the library.
+  return dav.executeRequest as Execute;
+}
+
+/**
+ * "DAV": a real WebDAV store for each user under /remote.php, like a Nextcloud endpoint
+ * (webdav-server, in memory). A browser opening a folder gets the file manager page; every other
+ * request is WebDAV.
+ */
+export async function startDavBackend(): Promise<DemoBackend> {
+  const stores = new Map<string, Execute>();
+  for (const [user, password] of Object.entries(DEMO_USERS)) {
+    stores.set(user, await davStore(user, password));
+  }
+  const server = createServer((req, res) => {
+    const user = basicUser(req);
+    const execute = user === undefined ? undefined : stores.get(user);
+    if (user === undefined || execute === undefined) {
+      challenge(res, 'Demo DAV');
+      return;
+    }
+    const url = req.url ?? '';
+    if (url !== DAV_PREFIX && !url.startsWith(`${DAV_PREFIX}/`)) {
+      res.writeHead(404, { 'content-type': 'text/plain' }).end('404 Not Found\n');
+      return;
+    }
+    if ((req.method === 'GET' || req.method === 'HEAD') && url.split('?', 1)[0]?.endsWith('/')) {
+      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
+      res.end(req.method === 'HEAD' ? undefined : filesPage(user, url));
+      return;
+    }
+    req.url = url.slice(DAV_PREFIX.length) || '/';
+    execute(req, res, DAV_PREFIX);
+  });
+  return listenOnLoopback(server);
 }

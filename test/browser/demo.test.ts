@@ -79,4 +79,68 @@ describe('the demo in a browser', () => {
       await context.close();
     }
   });
+
+  it('creates, renames and moves files in the WebDAV store through the proxy', async () => {
+    const context = await browser.newContext();
+    try {
+      const page = await context.newPage();
+      await page.goto(`${demo.url}/`);
+      await page.fill('#username', 'carol');
+      await page.fill('#password', 'caroline');
+      await Promise.all([page.waitForURL(`${demo.url}/`), page.click('#login')]);
+      await Promise.all([page.waitForURL(`${demo.url}/dav/`), page.click('#dav')]);
+      assert.match((await page.textContent('h1')) ?? '', /Demo DAV: files of carol/);
+
+      // Each action ends with a PROPFIND listing; the page counts them.
+      let listings = 1;
+      const listed = async (): Promise<string[]> => {
+        await page.waitForSelector(`body[data-listings="${listings++}"]`);
+        return page.locator('#files tr').allTextContents();
+      };
+      const first = await listed();
+      assert.ok(
+        first.some((row) => row.startsWith('notes.txt')),
+        first.join(' | '),
+      );
+
+      await page.fill('#folder', 'reports');
+      await page.click('#mkcol-button');
+      await listed();
+      await page.fill('#file', 'draft.txt');
+      await page.fill('#content', 'Quarterly figures');
+      await page.click('#put-button');
+      const uploaded = await listed();
+      assert.ok(
+        uploaded.some((row) => row.startsWith('draft.txt')),
+        uploaded.join(' | '),
+      );
+
+      // Rename: MOVE with a Destination the browser computed from the page's own URL.
+      await page.selectOption('#source', { label: 'draft.txt' });
+      await page.fill('#target', 'final.txt');
+      await page.click('#move-button');
+      const renamed = await listed();
+      assert.ok(
+        renamed.some((row) => row.startsWith('final.txt')),
+        renamed.join(' | '),
+      );
+      assert.ok(!renamed.some((row) => row.startsWith('draft.txt')), renamed.join(' | '));
+      // The hrefs the browser received name the proxy's /dav, never the store's /remote.php.
+      for (const row of renamed) assert.match(row, new RegExp(`${demo.url}/dav/`));
+
+      await page.selectOption('#source', { label: 'final.txt' });
+      await page.fill('#target', 'reports/final.txt');
+      await page.click('#move-button');
+      const moved = await listed();
+      assert.ok(!moved.some((row) => row.startsWith('final.txt')), moved.join(' | '));
+      const log = (await page.textContent('#log')) ?? '';
+      assert.match(log, /MOVE \/dav\/draft\.txt to \/dav\/final\.txt: 201/);
+      assert.match(log, /MOVE \/dav\/final\.txt to \/dav\/reports\/final\.txt: 201/);
+
+      const file = await page.goto(`${demo.url}/dav/reports/final.txt`);
+      assert.equal(await file?.text(), 'Quarterly figures');
+    } finally {
+      await context.close();
+    }
+  });
 });
