@@ -69,6 +69,7 @@ function config(dir: string, port: number, asRoot: boolean): string {
 Listen 127.0.0.1:${port}
 ServerName 127.0.0.1
 PidFile "${dir}/httpd.pid"
+DefaultRuntimeDir "${dir}"
 ErrorLog "${dir}/error.log"
 LogLevel warn
 ${modules.map(([name, file]) => `LoadModule ${name} ${MODULES}/${file}`).join('\n')}
