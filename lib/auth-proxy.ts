@@ -8,6 +8,7 @@ import { createProxy } from './chain/proxy.js';
 import { RedisSessionStore } from './sessions/redis-session-store.js';
 import { createResponder } from './chain/respond.js';
 import { resolveSession } from './chain/resolve-session.js';
+import { SessionCache } from './sessions/session-cache.js';
 import type { SessionStore } from './sessions/session-store.js';
 import { storeDeadline } from './sessions/store-deadline.js';
 import { verifyToken } from './chain/verify-token.js';
@@ -45,7 +46,12 @@ export function authProxy(options: AuthProxyOptions): AuthProxy {
   const middleware = compose([
     checkRequest,
     verifyToken(config),
-    resolveSession(store, config.decodeCredentials, storeDeadline(config.storeTimeout)),
+    resolveSession(
+      store,
+      config.decodeCredentials,
+      storeDeadline(config.storeTimeout),
+      store instanceof SessionCache,
+    ),
     proxy.middleware,
     failure,
   ]);
@@ -59,7 +65,16 @@ export function authProxy(options: AuthProxyOptions): AuthProxy {
 }
 
 function openStore(config: Config): { store: SessionStore; owned: boolean } {
-  const { store: source, keyPrefix, logger } = config;
+  const { store: source, keyPrefix, logger, sessionCache } = config;
+  if (sessionCache !== undefined && source.kind !== 'store') {
+    // Its two connections are ours even when the client is borrowed (only its settings are).
+    const redis = source.kind === 'url' ? source.url : source.client;
+    const commandTimeout = source.kind === 'url' ? config.storeTimeout : undefined;
+    return {
+      store: new SessionCache(redis, { ...sessionCache, keyPrefix, logger, commandTimeout }),
+      owned: true,
+    };
+  }
   switch (source.kind) {
     case 'store':
       return { store: source.store, owned: false };

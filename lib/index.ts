@@ -9,9 +9,11 @@ export type {
 export { AuthProxyError, AuthProxyConfigError, ERROR_CODES } from './errors.js';
 export type { ErrorCode } from './errors.js';
 export { statusForCode } from './status.js';
-export type { Session, SessionStore } from './sessions/session-store.js';
+export type { InvalidationListener, Session, SessionStore } from './sessions/session-store.js';
 export { MemorySessionStore } from './sessions/memory-session-store.js';
 export { RedisSessionStore } from './sessions/redis-session-store.js';
+export { SessionCache } from './sessions/session-cache.js';
+export type { SessionCacheOptions, SessionCacheSettings } from './sessions/session-cache.js';
 export type { RedisClient, RedisSessionStoreOptions } from './sessions/redis-session-store.js';
 export { sealCredentials, openCredentials } from './sessions/credentials.js';
 export type { CredentialsKey } from './sessions/credentials.js';

@@ -10,6 +10,8 @@ import type { AuthProxyError } from './errors.js';
 import { silentLogger } from './logger.js';
 import type { Logger } from './logger.js';
 import type { RedisClient } from './sessions/redis-session-store.js';
+import { checkSessionCacheSettings, isCluster } from './sessions/session-cache.js';
+import type { SessionCacheSettings } from './sessions/session-cache.js';
 import type { SessionStore } from './sessions/session-store.js';
 
 export type HmacAlgorithm = 'HS256' | 'HS384' | 'HS512';
@@ -74,6 +76,11 @@ export interface AuthProxyOptions {
   storeTimeout?: number;
   /** Former name of `storeTimeout`, still accepted; `storeTimeout` wins when both are given. */
   redisCommandTimeout?: number;
+  /**
+   * Caches sessions in process, kept exact by Redis client-side caching (URL or single-node or
+   * Sentinel client only). `true` for the defaults. Default: off.
+   */
+  sessionCache?: boolean | SessionCacheSettings;
   /** Enables the built-in AES-256-GCM decoder of sealed credentials. */
   credentialsKey?: CredentialsKey;
   /** Turns the stored value into the Basic credentials; overrides the built-in decoders. */
@@ -112,6 +119,8 @@ export interface Config {
   keyPrefix: string;
   /** Deadline of every session lookup; also the command timeout of a client opened from a URL. */
   storeTimeout: number;
+  /** Complete settings when the session cache is on. */
+  sessionCache: Required<SessionCacheSettings> | undefined;
   /** Undefined when credentials are stored in clear: the stored value is used as it is. */
   decodeCredentials: ((stored: string) => string | Promise<string>) | undefined;
   proxyTimeout: number | undefined;
@@ -132,6 +141,7 @@ const KNOWN_OPTIONS = new Set<string>([
   'keyPrefix',
   'storeTimeout',
   'redisCommandTimeout',
+  'sessionCache',
   'credentialsKey',
   'decodeCredentials',
   'proxyTimeout',
@@ -229,6 +239,8 @@ export function resolveOptions(input: unknown): Config {
   }
   const storeTimeout = options.storeTimeout ?? options.redisCommandTimeout ?? 1000;
 
+  const sessionCache = checkSessionCache(options.sessionCache, store, problems);
+
   let credentialsKey: KeyObject | undefined;
   if (options.credentialsKey !== undefined) {
     const parsed = parseCredentialsKey(options.credentialsKey);
@@ -282,6 +294,7 @@ export function resolveOptions(input: unknown): Config {
     store: store as StoreSource,
     keyPrefix: keyPrefix as string,
     storeTimeout: storeTimeout as number,
+    sessionCache,
     decodeCredentials:
       (decodeCredentials as Config['decodeCredentials']) ??
       (credentialsKey && ((stored: string) => openWith(stored, credentialsKey))),
@@ -361,6 +374,25 @@ function checkStore(value: unknown, problems: string[]): StoreSource | undefined
       : 'redis: must be a redis:// URL, an ioredis client or a SessionStore (get, set, delete)',
   );
   return undefined;
+}
+
+function checkSessionCache(
+  value: unknown,
+  store: StoreSource | undefined,
+  problems: string[],
+): Required<SessionCacheSettings> | undefined {
+  if (value === undefined || value === false) return undefined;
+  const settings = checkSessionCacheSettings(value, problems);
+  if (store?.kind === 'store') {
+    problems.push(
+      'sessionCache: needs a Redis URL or ioredis client; a custom SessionStore cannot report changes (pass a SessionCache as redis to share one)',
+    );
+  } else if (store?.kind === 'client' && isCluster(store.client)) {
+    problems.push(
+      'sessionCache: not available with a Redis Cluster (invalidations cannot be kept exact across nodes); use a single node or Sentinel, or leave it off',
+    );
+  }
+  return settings;
 }
 
 function checkProxyOptions(value: unknown, problems: string[]): ProxyPassthroughOptions {

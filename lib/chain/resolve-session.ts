@@ -2,7 +2,7 @@ import type { Request, RequestHandler } from 'express';
 import { basicAuthorization } from '../sessions/credentials.js';
 import { AuthProxyError, toAuthProxyError } from '../errors.js';
 import { scopeOf } from './scope.js';
-import type { SessionStore } from '../sessions/session-store.js';
+import type { Session, SessionStore } from '../sessions/session-store.js';
 import type { StoreDeadline } from '../sessions/store-deadline.js';
 
 type Decoder = ((stored: string) => string | Promise<string>) | undefined;
@@ -12,19 +12,23 @@ type Decoder = ((stored: string) => string | Promise<string>) | undefined;
  * the credentials and records the upstream Authorization value in the scope for the proxy stage.
  * The lookup is bounded by `within`, whatever the store, so that no request waits on a store that
  * hangs.
+ * `stableSessions`: the store hands out the same frozen Session object until the session changes
+ * (the session cache), so the Authorization built from it is remembered with it.
  */
 export function resolveSession(
   store: SessionStore,
   decode: Decoder,
   within: StoreDeadline,
+  stableSessions = false,
 ): RequestHandler {
+  const built = stableSessions ? new WeakMap<Session, string>() : undefined;
   return function resolveSession(req: Request, _res, next): void {
     const scope = scopeOf(req);
     if (scope === undefined) {
       next(new AuthProxyError('ERR_INTERNAL', 'request reached the session stage unverified'));
       return;
     }
-    authorizationFor(store, decode, within, scope.sid).then((authorization) => {
+    authorizationFor(store, decode, within, built, scope.sid).then((authorization) => {
       scope.authorization = authorization;
       next();
     }, next);
@@ -35,6 +39,7 @@ async function authorizationFor(
   store: SessionStore,
   decode: Decoder,
   within: StoreDeadline,
+  built: WeakMap<Session, string> | undefined,
   sid: string,
 ): Promise<string> {
   let session;
@@ -46,6 +51,8 @@ async function authorizationFor(
   if (session === undefined || (session as unknown) === null) {
     throw new AuthProxyError('ERR_SESSION_NOT_FOUND', 'no session for this sid');
   }
+  const known = built?.get(session);
+  if (known !== undefined) return known;
   let credentials: unknown = session.credentials;
   if (decode !== undefined) {
     try {
@@ -57,5 +64,7 @@ async function authorizationFor(
   if (typeof credentials !== 'string') {
     throw new AuthProxyError('ERR_CREDENTIALS_INVALID', 'decoded credentials are not a string');
   }
-  return basicAuthorization(credentials);
+  const authorization = basicAuthorization(credentials);
+  built?.set(session, authorization);
+  return authorization;
 }

@@ -91,6 +91,24 @@ export class RedisSessionStore implements SessionStore {
     return raw === null ? undefined : parseSession(raw);
   }
 
+  /**
+   * `get` plus the key's remaining lifetime in milliseconds as Redis reports it (`-1`: none, `-2`:
+   * no key), for a cache that must not outlive the session. Both commands go out together on the
+   * one connection; a change between them is a change after the first, which a tracking client is
+   * told about.
+   */
+  async getWithTtl(sid: string): Promise<{ session: Session | undefined; ttl: number }> {
+    const key = this.#keyPrefix + sid;
+    let raw: string | null;
+    let ttl: number;
+    try {
+      [raw, ttl] = await Promise.all([this.client.get(key), this.client.pttl(key)]);
+    } catch (cause) {
+      throw unavailable(cause);
+    }
+    return { session: raw === null ? undefined : parseSession(raw), ttl };
+  }
+
   async set(sid: string, session: Session, ttlSeconds?: number): Promise<void> {
     checkTtl(ttlSeconds);
     const key = this.#keyPrefix + sid;

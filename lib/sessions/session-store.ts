@@ -6,6 +6,13 @@ export interface Session {
 }
 
 /**
+ * Told that one session may have changed or ended (`sid`), or that every session may have
+ * (`undefined`: a flush, or the store lost track of changes for a while). The store says "may":
+ * read the session again to know.
+ */
+export type InvalidationListener = (sid: string | undefined) => void;
+
+/**
  * Where sessions live. `get` resolves `undefined` for an unknown or expired sid; it rejects with
  * `AuthProxyError` `ERR_SESSION_MALFORMED` for unreadable data and `ERR_STORE_UNAVAILABLE` when
  * the backing service cannot answer (other rejections are treated as unavailability).
@@ -20,6 +27,11 @@ export interface SessionStore {
   delete(sid: string): Promise<void>;
   /** Releases connections the store opened itself. */
   close?(): Promise<void>;
+  /**
+   * Optional: calls `listener` whenever a session read through this store may have changed, so
+   * that long-lived users (WebSocket sessions) can react at once. Returns the unsubscribe.
+   */
+  onInvalidate?(listener: InvalidationListener): () => void;
 }
 
 /** Parses the stored JSON, refusing anything but an object with a string `credentials`. */

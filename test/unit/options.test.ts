@@ -35,6 +35,7 @@ describe('resolveOptions', () => {
     assert.equal(config.decodeCredentials, undefined);
     assert.equal(config.proxyTimeout, undefined);
     assert.equal(config.rewriteUrls, true);
+    assert.equal(config.sessionCache, undefined);
     assert.deepEqual(config.store, { kind: 'url', url: VALID.redis });
     assert.equal(config.jwtKey.type, 'secret');
     assert.equal(config.jwtKey.symmetricKeySize, 6);
@@ -133,6 +134,14 @@ describe('resolveOptions', () => {
     ['redisCommandTimeout', { redisCommandTimeout: 0 }],
     ['storeTimeout', { storeTimeout: 1.5 }],
     ['storeTimeout', { storeTimeout: '1000' }],
+    ['sessionCache', { sessionCache: 'yes' }],
+    ['sessionCache', { sessionCache: true, redis: new MemorySessionStore() }],
+    ['sessionCache', { sessionCache: {}, redis: { sendCommand() {}, get() {}, isCluster: true } }],
+    ['sessionCache.max', { sessionCache: { max: 0 } }],
+    ['sessionCache.maxBytes', { sessionCache: { maxBytes: 1.5 } }],
+    ['sessionCache.ttlSeconds', { sessionCache: { ttlSeconds: '60' } }],
+    ['sessionCache.pingInterval', { sessionCache: { pingInterval: 5 } }],
+    ['sessionCache.size', { sessionCache: { size: 10 } }],
     ['credentialsKey', { credentialsKey: 'too-short' }],
     ['credentialsKey', { credentialsKey: Buffer.alloc(31) }],
     ['decodeCredentials', { decodeCredentials: 'base64' }],
@@ -160,6 +169,25 @@ describe('resolveOptions', () => {
     const pathRewrite = { '^/a': '/b' };
     assert.equal(resolveOptions({ ...VALID, proxy: { pathRewrite } }).rewriteUrls, false);
     assert.equal(resolveOptions({ ...VALID, rewriteUrls: false }).rewriteUrls, false);
+  });
+
+  it('completes sessionCache settings, true meaning the defaults and false off', () => {
+    const defaults = {
+      max: 10_000,
+      maxBytes: 16 * 1024 * 1024,
+      ttlSeconds: 300,
+      pingInterval: 1000,
+    };
+    assert.deepEqual(resolveOptions({ ...VALID, sessionCache: true }).sessionCache, defaults);
+    assert.equal(resolveOptions({ ...VALID, sessionCache: false }).sessionCache, undefined);
+    const given = { sessionCache: { max: 5, ttlSeconds: undefined, pingInterval: 50 } };
+    assert.deepEqual(resolveOptions({ ...VALID, ...given }).sessionCache, {
+      ...defaults,
+      max: 5,
+      pingInterval: 50,
+    });
+    const client = { sendCommand() {}, get() {}, isCluster: false };
+    assert.ok(resolveOptions({ ...VALID, redis: client, sessionCache: true }).sessionCache);
   });
 
   it('explains app.use(authProxy) without the call', () => {
