@@ -80,13 +80,7 @@ export class RedisSessionStore implements SessionStore {
     try {
       raw = await this.client.get(this.#keyPrefix + sid);
     } catch (cause) {
-      // A list or hash under the key will not heal by retrying: malformed data, not an outage.
-      if (isWrongType(cause)) {
-        throw new AuthProxyError('ERR_SESSION_MALFORMED', 'session key holds another Redis type', {
-          cause,
-        });
-      }
-      throw unavailable(cause);
+      throw readFailure(cause);
     }
     return raw === null ? undefined : parseSession(raw);
   }
@@ -104,7 +98,7 @@ export class RedisSessionStore implements SessionStore {
     try {
       [raw, ttl] = await Promise.all([this.client.get(key), this.client.pttl(key)]);
     } catch (cause) {
-      throw unavailable(cause);
+      throw readFailure(cause);
     }
     return { session: raw === null ? undefined : parseSession(raw), ttl };
   }
@@ -157,6 +151,17 @@ export class RedisSessionStore implements SessionStore {
 
 function isWrongType(err: unknown): boolean {
   return err instanceof (ReplyError as typeof Error) && err.message.startsWith('WRONGTYPE ');
+}
+
+/** What a failed read means: the same for every read of a session. */
+function readFailure(cause: unknown): AuthProxyError {
+  // A list or hash under the key will not heal by retrying: malformed data, not an outage.
+  if (isWrongType(cause)) {
+    return new AuthProxyError('ERR_SESSION_MALFORMED', 'session key holds another Redis type', {
+      cause,
+    });
+  }
+  return unavailable(cause);
 }
 
 function unavailable(cause: unknown): AuthProxyError {

@@ -223,6 +223,14 @@ describe('session cache: two proxy instances on one Redis', () => {
     assert.equal(authorizationOf(await fetchAs(instance.url, 's2')), `Basic ${BOB}`);
   });
 
+  it('answers 500 for a key of another Redis type, as without the cache', async () => {
+    await raw.rpush('w1', 'not a session');
+    const { url } = await startInstance();
+    const reply = await fetchAs(url, 'w1');
+    assert.equal(reply.status, 500);
+    assert.match(reply.body, /ERR_SESSION_MALFORMED/);
+  });
+
   it('respects keyPrefix, and the db and keyPrefix of a borrowed client it never tracks', async () => {
     const borrowed = new Redis(`redis://127.0.0.1:${redisServer.port}/3`, { keyPrefix: 'app:' });
     const db3 = new Redis(`redis://127.0.0.1:${redisServer.port}/3`);
