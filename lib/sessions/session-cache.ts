@@ -202,6 +202,7 @@ export class SessionCache implements SessionStore {
     this.#entries.clear();
     this.#pending.clear();
     this.#listeners.clear();
+    await this.#store.close();
     await this.#tracking.close();
   }
 

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import type { RedisOptions } from 'ioredis';
 import type { Logger } from '../logger.js';
+import { watchConnection } from './connection-watch.js';
 
 /** The channel Redis uses for invalidation messages redirected to a RESP2 connection. */
 export const INVALIDATION_CHANNEL = '__redis__:invalidate';
@@ -56,6 +57,7 @@ export class TrackingConnection {
   readonly #probeWaiters = new Map<number, () => void>();
   readonly #timer: NodeJS.Timeout;
   readonly #warned = new Set<string>();
+  readonly #unwatch: () => void;
 
   /**
    * @param connection how to reach Redis: a URL, or the options of a client whose server we share.
@@ -85,8 +87,10 @@ export class TrackingConnection {
       enableAutoPipelining: false,
     });
 
-    this.#watch(this.client, 'data connection');
-    this.#watch(this.#subscriber, 'invalidation connection');
+    // The data connection's outages are logged like any store connection's; the subscriber's
+    // show as the cache going off. Both need an 'error' listener or ioredis would throw.
+    this.#unwatch = watchConnection(this.client, options.logger, true);
+    this.#subscriber.on('error', () => undefined);
     this.client.on('close', () => {
       this.#dataEpoch += 1;
       this.#lose('data connection closed');
@@ -122,6 +126,7 @@ export class TrackingConnection {
     if (this.#closed) return;
     this.#closed = true;
     clearInterval(this.#timer);
+    this.#unwatch();
     this.#tracking = false;
     await Promise.all([quit(this.client), quit(this.#subscriber)]);
   }
@@ -263,20 +268,6 @@ export class TrackingConnection {
     }
   }
 
-  #watch(client: Redis, label: string): void {
-    let down = false;
-    client.on('error', (err: Error) => {
-      if (down) return;
-      down = true;
-      this.#options.logger.warn(
-        `express-auth-proxy: session cache ${label} failed (${errorLabel(err)}); retrying`,
-      );
-    });
-    client.on('ready', () => {
-      down = false;
-    });
-  }
-
   #warnOnce(kind: string, what: string, err: unknown): void {
     if (this.#closed || this.#warned.has(kind)) return;
     this.#warned.add(kind);
@@ -300,9 +291,4 @@ async function quit(client: Redis): Promise<void> {
 
 function message(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
-}
-
-function errorLabel(err: Error): string {
-  const code = (err as { code?: unknown }).code;
-  return typeof code === 'string' ? code : err.name;
 }
