@@ -3,8 +3,9 @@ import type { ClientRequest, IncomingMessage, ServerResponse } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import type { Socket } from 'node:net';
 import type { RequestHandler } from 'express';
-import { createProxyMiddleware, debugProxyErrorsPlugin } from 'http-proxy-middleware';
-import type { Plugin } from 'http-proxy-middleware';
+import { debugProxyErrorsPlugin } from 'http-proxy-middleware';
+import type { Options, Plugin } from 'http-proxy-middleware';
+import { HttpProxyMiddleware } from 'http-proxy-middleware/dist/http-proxy-middleware.js';
 import { AuthProxyError } from '../errors.js';
 import type { ErrorCode } from '../errors.js';
 import type { Config } from '../options.js';
@@ -94,7 +95,7 @@ export function createProxy(config: Config, respond: Responder): ProxyStage {
     }
   };
 
-  const hpm = createProxyMiddleware({
+  const hpm = proxyMiddleware({
     changeOrigin: true,
     xfwd: true,
     ...config.proxy,
@@ -143,6 +144,20 @@ export function createProxy(config: Config, respond: Responder): ProxyStage {
       if (ownsAgent) agent.destroy();
     },
   };
+}
+
+/**
+ * `createProxyMiddleware`, less one listener. On its first request, each http-proxy-middleware
+ * instance subscribes to the HTTP server's 'close' event to call http-proxy's `close()`, which
+ * only closes a server of http-proxy's own (`listen()`), never started here: the listener does
+ * nothing, yet one stays on the server per mount, and with 11 mounts Node prints
+ * MaxListenersExceededWarning. Marking that subscription as done keeps it from being made. (A
+ * test mounts 50 proxies and watches for the warning, should a new version rename the flag.)
+ */
+function proxyMiddleware(options: Options): RequestHandler {
+  const instance = new HttpProxyMiddleware(options);
+  (instance as unknown as { serverOnCloseSubscribed: boolean }).serverOnCloseSubscribed = true;
+  return instance.middleware;
 }
 
 /** What the `proxyReq` hook holds every upstream request to. */

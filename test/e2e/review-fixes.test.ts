@@ -248,3 +248,41 @@ describe('time claims', () => {
     }
   });
 });
+
+describe('many mounts on one server', () => {
+  it('serves 50 mounts without a MaxListenersExceededWarning', async () => {
+    const warnings: Error[] = [];
+    const onWarning = (warning: Error): void => {
+      warnings.push(warning);
+    };
+    process.on('warning', onWarning);
+    try {
+      const mounts: Record<string, AuthProxyOptions> = {};
+      for (let n = 0; n < 50; n++) mounts[`/m${n}`] = options();
+      proxy = await startProxyApp(mounts);
+      const headers = { cookie: authCookie('sid') };
+      for (let n = 0; n < 50; n += 7) {
+        const reply = await request(`${proxy.url}/m${n}/x`, { headers });
+        assert.equal(reply.status, 200);
+      }
+      // Concurrent first requests, each through a mount not used yet.
+      const replies = await Promise.all(
+        [1, 2, 3, 4, 5, 6, 8, 9, 10, 11, 12, 13].map((n) =>
+          request(`${proxy?.url ?? ''}/m${n}/y`, { headers }),
+        ),
+      );
+      assert.deepEqual(
+        replies.map((r) => r.status),
+        replies.map(() => 200),
+      );
+      // Warnings are emitted on the next tick: let them arrive before looking.
+      await new Promise((resolve) => setImmediate(resolve));
+    } finally {
+      process.off('warning', onWarning);
+    }
+    assert.deepEqual(
+      warnings.map((w) => `${w.name}: ${w.message}`),
+      [],
+    );
+  });
+});
