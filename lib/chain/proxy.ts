@@ -2,7 +2,7 @@ import { Agent as HttpAgent } from 'node:http';
 import type { ClientRequest, IncomingMessage, ServerResponse } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import type { Socket } from 'node:net';
-import type { RequestHandler } from 'express';
+import type { Request, RequestHandler } from 'express';
 import { debugProxyErrorsPlugin } from 'http-proxy-middleware';
 import type { Options, Plugin } from 'http-proxy-middleware';
 import { HttpProxyMiddleware } from 'http-proxy-middleware/dist/http-proxy-middleware.js';
@@ -13,7 +13,12 @@ import { targetPathOf, upstreamPathProblem } from './check-request.js';
 import { createUrlRewriter } from '../rewrite/url-rewriter.js';
 import type { Responder } from './respond.js';
 import { scopeOf } from './scope.js';
-import { dropResponseHopByHop, upstreamHeaders } from './upstream-headers.js';
+import {
+  backendAuthRefusal,
+  dropChallenges,
+  dropResponseHopByHop,
+  upstreamHeaders,
+} from './upstream-headers.js';
 
 export interface ProxyStage {
   middleware: RequestHandler;
@@ -58,11 +63,24 @@ export function createProxy(config: Config, respond: Responder): ProxyStage {
     proxyServer.on(
       'proxyRes',
       (proxyRes: IncomingMessage, req: IncomingMessage, res: ServerResponse) => {
+        const refusal = backendAuthRefusal(proxyRes.statusCode, proxyRes.headers);
+        if (refusal !== undefined) {
+          const error = new AuthProxyError(
+            refusal,
+            refusal === 'ERR_CREDENTIALS_REJECTED'
+              ? `backend of mount ${mountOf(req)} rejected the session's credentials`
+              : `backend of mount ${mountOf(req)} asked for proxy authentication (407)`,
+          );
+          withhold(proxyRes, error.status, res.shouldKeepAlive);
+          answer(error, req, res);
+          return;
+        }
         const scope = scopeOf(req);
         if (scope !== undefined) scope.upstreamResponded = true;
         // Runs before http-proxy copies the headers: the backend's connection management is
         // its hop's, and ours decides keep-alive (closed while a server drains, for example).
         dropResponseHopByHop(proxyRes.headers, res.shouldKeepAlive);
+        dropChallenges(proxyRes.headers);
         rewriter.response(proxyRes, req, res, scope?.publicPrefix ?? '', (error) => {
           answer(error, req, res);
         });
@@ -208,6 +226,28 @@ export function checkUpstreamRequest(
   res.once('close', () => {
     if (!res.writableFinished) proxyReq.destroy();
   });
+}
+
+/**
+ * Keeps a backend response from the client. Once the 'proxyRes' listeners return, http-proxy
+ * copies the response's status and headers (unless the client's response has been sent) and pipes
+ * its body (unless it has been finished), and an asynchronous `onError` has done neither yet: it
+ * is left nothing of the backend's to copy, and nothing to pipe. The body is dropped with its
+ * socket (a login page is small, but nothing bounds it).
+ */
+function withhold(proxyRes: IncomingMessage, status: number, keepAlive: boolean): void {
+  proxyRes.statusCode = status;
+  proxyRes.statusMessage = '';
+  proxyRes.headers = {};
+  dropResponseHopByHop(proxyRes.headers, keepAlive);
+  // Destroying alone does not do: a body already received would still end the client's response.
+  proxyRes.pipe = <T extends NodeJS.WritableStream>(destination: T): T => destination;
+  proxyRes.destroy();
+}
+
+// Express's mount path of this proxy, for log lines ('' at the root).
+function mountOf(req: IncomingMessage): string {
+  return (req as Partial<Request>).baseUrl || '/';
 }
 
 function restoreClientHeaders(req: IncomingMessage): void {

@@ -1,7 +1,7 @@
 import { STATUS_CODES } from 'node:http';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Request, Response } from 'express';
-import type { AuthProxyError } from '../errors.js';
+import type { AuthProxyError, ErrorCode } from '../errors.js';
 import { sidHash } from '../logger.js';
 import type { Logger } from '../logger.js';
 import type { ErrorHandler } from '../options.js';
@@ -58,6 +58,10 @@ function errorName(err: unknown): string {
   return err instanceof Error ? err.name : typeof err;
 }
 
+// Client errors an operator should still see: the stored credentials no longer open the backend
+// (a password changed behind the login site's back).
+const WARNED: ReadonlySet<ErrorCode> = new Set(['ERR_CREDENTIALS_REJECTED']);
+
 function log(logger: Logger, error: AuthProxyError, req: IncomingMessage): void {
   const status = error.status;
   const url = (req as Partial<Request>).originalUrl ?? req.url ?? '';
@@ -67,5 +71,6 @@ function log(logger: Logger, error: AuthProxyError, req: IncomingMessage): void 
   const who = scope === undefined ? '' : ` ${sidHash(scope.sid)}`;
   const line = `express-auth-proxy: ${status} ${error.code} ${req.method ?? ''} ${path}${who}: ${error.message}`;
   if (status >= 500) logger.error(line);
+  else if (WARNED.has(error.code)) logger.warn(line);
   else logger.info(line);
 }

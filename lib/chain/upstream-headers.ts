@@ -1,4 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http';
+import type { ErrorCode } from '../errors.js';
 import { withoutCookie } from './cookie-header.js';
 
 // Connection-level headers describe the client's hop, not ours (RFC 9110 7.6.1). `expect` is
@@ -81,4 +82,45 @@ const NO_TOKENS: ReadonlySet<string> = new Set();
 function connectionTokens(connection: string | undefined): ReadonlySet<string> {
   if (connection === undefined) return NO_TOKENS;
   return new Set(connection.split(',').map((token) => token.trim().toLowerCase()));
+}
+
+// Schemes a browser answers with its own login box. The credentials are the session's to send:
+// a box would have the user type a password into a page that never asked for one.
+const LOGIN_BOX_SCHEME = /(?:^|,)\s*(?:basic|digest|ntlm|negotiate)(?=\s|,|$)/i;
+
+/**
+ * The refusal a backend response calls for instead of being passed on, or `undefined`: a 401
+ * whose `WWW-Authenticate` names a scheme the browser would prompt for (Basic, Digest, NTLM,
+ * Negotiate; any case, among other challenges, on any header line) means the backend refused
+ * the session's credentials; a 407 asks this proxy for credentials of its own, which it does not
+ * have. Cheap for every other status.
+ *
+ * @example
+ * backendAuthRefusal(401, { 'www-authenticate': 'Bearer realm="a", Basic realm="b"' }); // 'ERR_CREDENTIALS_REJECTED'
+ * backendAuthRefusal(200, {}); // undefined
+ */
+export function backendAuthRefusal(
+  statusCode: number | undefined,
+  headers: IncomingHttpHeaders,
+): ErrorCode | undefined {
+  if (statusCode === 407) return 'ERR_UPSTREAM_FAILED';
+  if (statusCode !== 401) return undefined;
+  const challenge = headers['www-authenticate'];
+  return challenge !== undefined && LOGIN_BOX_SCHEME.test(challenge)
+    ? 'ERR_CREDENTIALS_REJECTED'
+    : undefined;
+}
+
+/**
+ * Removes in place the backend's authentication challenges that are not the browser's business:
+ * `Proxy-Authenticate` and `Proxy-Authentication-Info` (addressed to this proxy, RFC 9110
+ * 11.7), and a `WWW-Authenticate` naming a login-box scheme on a status other than 401.
+ */
+export function dropChallenges(headers: IncomingHttpHeaders): void {
+  Reflect.deleteProperty(headers, 'proxy-authenticate');
+  Reflect.deleteProperty(headers, 'proxy-authentication-info');
+  const challenge = headers['www-authenticate'];
+  if (challenge !== undefined && LOGIN_BOX_SCHEME.test(challenge)) {
+    Reflect.deleteProperty(headers, 'www-authenticate');
+  }
 }

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { createHmac } from 'node:crypto';
+import { createHash, createHmac } from 'node:crypto';
+import type { Socket } from 'node:net';
 import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
 import type { AuthProxyOptions } from '../../lib/index.js';
@@ -284,5 +285,126 @@ describe('many mounts on one server', () => {
       warnings.map((w) => `${w.name}: ${w.message}`),
       [],
     );
+  });
+});
+
+describe('a backend that rejects the stored credentials', () => {
+  // Answers what `reply` says, after reading the request; `hold` keeps the body open.
+  async function backendAnswering(
+    status: number,
+    headers: Record<string, string | string[]>,
+    hold = false,
+  ): Promise<void> {
+    await backend.close();
+    backend = await startBackend((_req, res) => {
+      res.writeHead(status, { 'content-type': 'text/html', ...headers });
+      if (hold) res.write('<h1>backend login page</h1>');
+      else res.end('<h1>backend login page</h1>');
+    });
+  }
+
+  const challenges: [string, Record<string, string | string[]>][] = [
+    ['a Basic challenge', { 'www-authenticate': 'Basic realm="mail"' }],
+    [
+      'Basic among several, in capitals',
+      { 'www-authenticate': 'Bearer realm="a", BASIC realm="b"' },
+    ],
+    ['Basic on a second header line', { 'www-authenticate': ['Bearer realm="a"', 'basic'] }],
+    ['a Digest challenge', { 'www-authenticate': 'Digest realm="mail", nonce="x"' }],
+  ];
+  for (const [name, headers] of challenges) {
+    it(`answers 401 ERR_CREDENTIALS_REJECTED to ${name}, logging one warning`, async () => {
+      await backendAnswering(401, headers);
+      const lines: [string, string][] = [];
+      const levels = (level: string) => (line: string) => lines.push([level, line]);
+      proxy = await startProxyApp({
+        '/mail': options({
+          logger: {
+            debug: levels('debug'),
+            info: levels('info'),
+            warn: levels('warn'),
+            error: levels('error'),
+          },
+        }),
+      });
+      const reply = await request(`${proxy.url}/mail/inbox`, {
+        headers: { cookie: authCookie('sid') },
+      });
+      assert.equal(reply.status, 401);
+      assert.match(reply.body, /ERR_CREDENTIALS_REJECTED/);
+      assert.equal(reply.headers['www-authenticate'], undefined);
+      assert.ok(!reply.body.includes('backend login page'));
+      assert.equal(backend.seen.length, 1);
+      const sidHash = createHash('sha256').update('sid').digest('hex').slice(0, 12);
+      assert.equal(lines.length, 1, JSON.stringify(lines));
+      const [level, line] = lines[0] ?? ['', ''];
+      assert.equal(level, 'warn');
+      assert.match(line, /ERR_CREDENTIALS_REJECTED/);
+      assert.match(line, /mount \/mail\b/);
+      assert.ok(line.includes(`sid#${sidHash}`), line);
+    });
+  }
+
+  it('lets an asynchronous onError answer alone, with nothing of the backend', async () => {
+    await backendAnswering(401, { 'www-authenticate': 'Basic', 'x-backend': '1' });
+    proxy = await startProxyApp({
+      '/mail': options({
+        onError: async (err, _req, res) => {
+          await new Promise((resolve) => setTimeout(resolve, 20));
+          res.redirect(`/login?reason=${err.code}`);
+        },
+      }),
+    });
+    const reply = await request(`${proxy.url}/mail/inbox`, {
+      headers: { cookie: authCookie('sid') },
+    });
+    assert.equal(reply.status, 302);
+    assert.equal(reply.headers.location, '/login?reason=ERR_CREDENTIALS_REJECTED');
+    assert.equal(reply.headers['www-authenticate'], undefined);
+    assert.equal(reply.headers['x-backend'], undefined);
+    assert.ok(!reply.body.includes('backend login page'));
+  });
+
+  // Without the fix the held body is piped to the client, which waits: bounded generously.
+  it(
+    'closes the upstream response instead of leaving its socket open',
+    { timeout: 10_000 },
+    async () => {
+      await backendAnswering(401, { 'www-authenticate': 'Basic' }, true);
+      const upstreamClosed = new Promise((resolve) => {
+        backend.server.once('connection', (socket: Socket) => socket.once('close', resolve));
+      });
+      proxy = await startProxyApp({ '/': options() });
+      const reply = await request(`${proxy.url}/x`, { headers: { cookie: authCookie('sid') } });
+      assert.equal(reply.status, 401);
+      await upstreamClosed; // resolves only if the proxy lets go of the upstream connection
+    },
+  );
+
+  it('passes a 401 without a login-box challenge through (a Bearer API)', async () => {
+    await backendAnswering(401, { 'www-authenticate': 'Bearer error="invalid_token"' });
+    proxy = await startProxyApp({ '/': options() });
+    const reply = await request(`${proxy.url}/x`, { headers: { cookie: authCookie('sid') } });
+    assert.equal(reply.status, 401);
+    assert.equal(reply.headers['www-authenticate'], 'Bearer error="invalid_token"');
+    assert.match(reply.body, /backend login page/);
+  });
+
+  it('drops a Basic challenge from any other status', async () => {
+    await backendAnswering(200, { 'www-authenticate': 'Basic realm="x"' });
+    proxy = await startProxyApp({ '/': options() });
+    const reply = await request(`${proxy.url}/x`, { headers: { cookie: authCookie('sid') } });
+    assert.equal(reply.status, 200);
+    assert.equal(reply.headers['www-authenticate'], undefined);
+    assert.match(reply.body, /backend login page/);
+  });
+
+  it('answers 502 to a 407, never passing Proxy-Authenticate on', async () => {
+    await backendAnswering(407, { 'proxy-authenticate': 'Basic realm="proxy"' });
+    proxy = await startProxyApp({ '/': options() });
+    const reply = await request(`${proxy.url}/x`, { headers: { cookie: authCookie('sid') } });
+    assert.equal(reply.status, 502);
+    assert.match(reply.body, /ERR_UPSTREAM_FAILED/);
+    assert.equal(reply.headers['proxy-authenticate'], undefined);
   });
 });
