@@ -10,33 +10,43 @@ const DECODE_ROUNDS = 3;
 // backend would not be what was checked. Node's HTTP parser already refuses most of these, but
 // not '#', and none of them with `insecureHTTPParser`.
 const ALTERED_CHARACTER = /[^!"$-~]/;
-// url.parse reads `//user@host/rest` as an authority and forwards only `/rest`.
-const AUTHORITY_FORM = /^\/\/[^/]*@/;
+const SLASH = 0x2f;
+const DOT = 0x2e;
+const PERCENT = 0x25;
 
 /**
  * Why a request target (below the mount point) cannot be proxied as it is, or `undefined` when
  * it can. Judges the target as http-proxy will forward it: it must be origin-form, hold nothing
  * that http-proxy would drop or rewrite (a fragment, whitespace, control or non-ASCII characters,
  * a `\` in the path, a leading `//user@host`), and stay below the target's path
- * ({@link escapesPrefix}). The proxy hook applies the same judgement to the path that leaves.
+ * ({@link escapesPrefix}). The proxy hook applies the same judgement to the path that leaves,
+ * from the end of the target's path (`from`), so that nothing is copied in the common case.
  *
  * @example
  * pathProblem('/files/a.txt?x=1'); // undefined
  * pathProblem('/..#');             // 'request target holds a fragment or a character outside visible ASCII'
  */
-export function pathProblem(url: string): string | undefined {
-  if (url.charCodeAt(0) !== 0x2f) return 'request target is not origin-form';
+export function pathProblem(url: string, from = 0): string | undefined {
+  if (url.charCodeAt(from) !== SLASH) return 'request target is not origin-form';
   if (ALTERED_CHARACTER.test(url)) {
     return 'request target holds a fragment or a character outside visible ASCII';
   }
-  const query = url.indexOf('?');
-  const path = query < 0 ? url : url.slice(0, query);
+  const query = url.indexOf('?', from);
+  const end = query < 0 ? url.length : query;
   // http-proxy turns it into '/', where the client may have meant a character of a name.
-  if (path.includes('\\')) return 'path holds a backslash';
-  if (path.charCodeAt(1) === 0x2f && AUTHORITY_FORM.test(path)) {
-    return 'path would be read as an authority';
+  const backslash = url.indexOf('\\', from);
+  if (backslash >= 0 && backslash < end) return 'path holds a backslash';
+  // url.parse reads `//user@host/rest` as an authority and forwards only `/rest`.
+  if (url.charCodeAt(from + 1) === SLASH) {
+    const at = url.indexOf('@', from + 2);
+    const slash = url.indexOf('/', from + 2);
+    if (at >= 0 && at < end && (slash < 0 || at < slash)) {
+      return 'path would be read as an authority';
+    }
   }
-  if (climbs(path)) return 'path is not below the mount point';
+  if (mayClimb(url, from, end) && climbs(url.slice(from, end))) {
+    return 'path is not below the mount point';
+  }
   return undefined;
 }
 
@@ -52,10 +62,10 @@ export function pathProblem(url: string): string | undefined {
  */
 export function upstreamPathProblem(path: string, targetPath: string): string | undefined {
   if (!path.startsWith(targetPath)) return 'path is not below the target path';
-  const rest = path.slice(targetPath.length);
-  // The target's path itself, as a pathRewrite to '' produces it.
-  if (rest === '' || rest.startsWith('?')) return pathProblem(`/${rest}`);
-  return pathProblem(rest);
+  const next = path.charCodeAt(targetPath.length);
+  // The target's path itself (what a pathRewrite to '' produces), with or without a query.
+  if (Number.isNaN(next) || next === 0x3f) return pathProblem(`/${path.slice(targetPath.length)}`);
+  return pathProblem(path, targetPath.length);
 }
 
 /**
@@ -81,6 +91,15 @@ export function targetPathOf(target: string): string {
 export function escapesPrefix(url: string): boolean {
   const query = url.indexOf('?');
   return climbs(query < 0 ? url : url.slice(0, query));
+}
+
+// Dot segments need a '.' or an escape of one (backslashes are refused before this runs).
+function mayClimb(url: string, from: number, end: number): boolean {
+  for (let i = from; i < end; i++) {
+    const c = url.charCodeAt(i);
+    if (c === DOT || c === PERCENT) return true;
+  }
+  return false;
 }
 
 function climbs(path: string): boolean {
