@@ -9,6 +9,7 @@ import { RedisSessionStore } from './sessions/redis-session-store.js';
 import { createResponder } from './chain/respond.js';
 import { resolveSession } from './chain/resolve-session.js';
 import { SessionCache } from './sessions/session-cache.js';
+import type { RedisSentinelConfig } from './sessions/redis-topology.js';
 import type { SessionStore } from './sessions/session-store.js';
 import { storeDeadline } from './sessions/store-deadline.js';
 import { verifyToken } from './chain/verify-token.js';
@@ -68,8 +69,14 @@ function openStore(config: Config): { store: SessionStore; owned: boolean } {
   const { store: source, keyPrefix, logger, sessionCache } = config;
   if (sessionCache !== undefined && source.kind !== 'store') {
     // Its two connections are ours even when the client is borrowed (only its settings are).
-    const redis = source.kind === 'url' ? source.url : source.client;
-    const commandTimeout = source.kind === 'url' ? config.storeTimeout : undefined;
+    // Options refuse a Cluster with a cache, so a topology here is a Sentinel one.
+    const redis =
+      source.kind === 'url'
+        ? source.url
+        : source.kind === 'client'
+          ? source.client
+          : (source.topology as RedisSentinelConfig);
+    const commandTimeout = source.kind === 'client' ? undefined : config.storeTimeout;
     return {
       store: new SessionCache(redis, { ...sessionCache, keyPrefix, logger, commandTimeout }),
       owned: true,
@@ -82,8 +89,9 @@ function openStore(config: Config): { store: SessionStore; owned: boolean } {
       // The store is ours, the client is not: closing the store only stops observing it.
       return { store: new RedisSessionStore(source.client, { keyPrefix, logger }), owned: true };
     case 'url':
+    case 'topology':
       return {
-        store: new RedisSessionStore(source.url, {
+        store: new RedisSessionStore(source.kind === 'url' ? source.url : source.topology, {
           keyPrefix,
           logger,
           commandTimeout: config.storeTimeout,

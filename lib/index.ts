@@ -15,6 +15,12 @@ export { RedisSessionStore } from './sessions/redis-session-store.js';
 export { SessionCache } from './sessions/session-cache.js';
 export type { SessionCacheOptions, SessionCacheSettings } from './sessions/session-cache.js';
 export type { RedisClient, RedisSessionStoreOptions } from './sessions/redis-session-store.js';
+export type {
+  RedisClusterConfig,
+  RedisNode,
+  RedisSentinelConfig,
+  RedisTopology,
+} from './sessions/redis-topology.js';
 export { sealCredentials, openCredentials } from './sessions/credentials.js';
 export type { CredentialsKey } from './sessions/credentials.js';
 export type { Logger } from './logger.js';

@@ -12,6 +12,8 @@ import type { Logger } from './logger.js';
 import type { RedisClient } from './sessions/redis-session-store.js';
 import { checkSessionCacheSettings, isCluster } from './sessions/session-cache.js';
 import type { SessionCacheSettings } from './sessions/session-cache.js';
+import { checkTopology, isTopology } from './sessions/redis-topology.js';
+import type { RedisTopology } from './sessions/redis-topology.js';
 import type { SessionStore } from './sessions/session-store.js';
 
 export type HmacAlgorithm = 'HS256' | 'HS384' | 'HS512';
@@ -54,8 +56,12 @@ export interface AuthProxyOptions {
   target: string | URL;
   /** Shared HMAC secret of the JWTs: a string (UTF-8 bytes) or bytes. */
   jwtKey: JwtKey;
-  /** Where sessions are: a `redis://` / `rediss://` URL, an ioredis client, or a SessionStore. */
-  redis: string | RedisClient | SessionStore;
+  /**
+   * Where sessions are: a `redis://` / `rediss://` URL, a Sentinel (`{ sentinels, name }`) or
+   * Cluster (`{ cluster }`) configuration (the proxy owns the client it opens for these), an
+   * ioredis client you own, or a SessionStore.
+   */
+  redis: string | RedisTopology | RedisClient | SessionStore;
   /** Name of the cookie holding the JWT. Default `'Authorization'`. */
   cookieName?: string;
   /** Accepted JWT algorithms, HMAC only. Default `['HS512']`. */
@@ -104,6 +110,7 @@ export interface AuthProxyOptions {
 /** Where the sessions come from, still unopened: validation stays free of side effects. */
 export type StoreSource =
   | { kind: 'url'; url: string }
+  | { kind: 'topology'; topology: RedisTopology }
   | { kind: 'client'; client: RedisClient }
   | { kind: 'store'; store: SessionStore };
 
@@ -367,11 +374,16 @@ function checkStore(value: unknown, problems: string[]): StoreSource | undefined
     if (['get', 'set', 'delete'].every((m) => typeof candidate[m] === 'function')) {
       return { kind: 'store', store: value as SessionStore };
     }
+    if (isTopology(candidate)) {
+      return checkTopology(candidate, problems)
+        ? { kind: 'topology', topology: candidate as unknown as RedisTopology }
+        : undefined;
+    }
   }
   problems.push(
     value === undefined
-      ? 'redis: required, a redis:// URL, an ioredis client or a SessionStore'
-      : 'redis: must be a redis:// URL, an ioredis client or a SessionStore (get, set, delete)',
+      ? 'redis: required, a redis:// URL, { sentinels, name }, { cluster }, an ioredis client or a SessionStore'
+      : 'redis: must be a redis:// URL, { sentinels, name }, { cluster }, an ioredis client or a SessionStore (get, set, delete)',
   );
   return undefined;
 }
@@ -387,7 +399,10 @@ function checkSessionCache(
     problems.push(
       'sessionCache: needs a Redis URL or ioredis client; a custom SessionStore cannot report changes (pass a SessionCache as redis to share one)',
     );
-  } else if (store?.kind === 'client' && isCluster(store.client)) {
+  } else if (
+    (store?.kind === 'client' && isCluster(store.client)) ||
+    (store?.kind === 'topology' && 'cluster' in store.topology)
+  ) {
     problems.push(
       'sessionCache: not available with a Redis Cluster (invalidations cannot be kept exact across nodes); use a single node or Sentinel, or leave it off',
     );

@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // Runs before `npm test`: the tests start their own redis-server and drive Debian's Chromium,
 // so both binaries must exist. With `--dav` (before `npm run test:dav`) it checks litmus and
-// Apache (whose mod_dav litmus is compared against) instead. On a Debian/Ubuntu machine where we
+// Apache (whose mod_dav litmus is compared against) instead; with `--ha` (before
+// `npm run test:ha`), redis-server and redis-cli, which builds the cluster. On a Debian/Ubuntu machine where we
 // are root (CI, a fresh dev container) they are installed; elsewhere the missing ones are named
 // with how to install them.
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -14,6 +15,10 @@ const missing = [];
 if (process.argv.includes('--dav')) {
   if (!has('litmus')) missing.push({ apt: 'litmus', brew: 'build litmus from source' });
   if (!has('apache2')) missing.push({ apt: 'apache2', brew: 'no Homebrew equivalent: use Debian' });
+} else if (process.argv.includes('--ha')) {
+  if (!has('redis-server')) missing.push({ apt: 'redis-server', brew: 'brew install redis' });
+  // Debian ships redis-cli apart, in redis-tools (redis-server normally pulls it in).
+  if (!has('redis-cli')) missing.push({ apt: 'redis-tools', brew: 'brew install redis' });
 } else {
   if (!has('redis-server')) missing.push({ apt: 'redis-server', brew: 'brew install redis' });
   if (!chromium.some((path) => path !== undefined && existsSync(path))) {

@@ -1,9 +1,11 @@
-import { Redis, ReplyError } from 'ioredis';
-import type { Cluster, RedisOptions } from 'ioredis';
+import { ReplyError } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import { AuthProxyError } from '../errors.js';
 import { silentLogger } from '../logger.js';
 import type { Logger } from '../logger.js';
 import { watchConnection } from './connection-watch.js';
+import { misdirection, openRedis } from './redis-topology.js';
+import type { RedisTopology } from './redis-topology.js';
 import { checkTtl, parseSession, serializeSession } from './session-store.js';
 import type { Session, SessionStore } from './session-store.js';
 
@@ -14,8 +16,8 @@ export interface RedisSessionStoreOptions {
   /** Prepended to every sid to form the Redis key. Default `''`. */
   keyPrefix?: string;
   /**
-   * Milliseconds a command may take before the request is answered 503, when the store creates
-   * its own client from a URL. Default 1000.
+   * Milliseconds a command may take before it fails, when the store opens its own client (from a
+   * URL or a topology). Default 1000.
    */
   commandTimeout?: number;
   /**
@@ -26,48 +28,32 @@ export interface RedisSessionStoreOptions {
 }
 
 /**
- * Client settings for the request path. The defaults of ioredis would hold a request for many
- * seconds while Redis is down (offline queue, 20 retries); here a command waits at most
- * `commandTimeout`, even while connecting, so the first request after start-up still succeeds
- * and an outage answers 503 quickly, and reconnection goes on in the background.
- */
-export function requestPathRedisOptions(commandTimeout: number): RedisOptions {
-  return {
-    commandTimeout,
-    connectTimeout: Math.max(commandTimeout, 2000),
-    // How long disconnect() waits for the socket to end; its default (2 s) holds the process open.
-    disconnectTimeout: commandTimeout,
-    enableOfflineQueue: true,
-    // GETs of concurrent requests leave in one write instead of one write each.
-    enableAutoPipelining: true,
-    maxRetriesPerRequest: 1,
-    retryStrategy: (attempt: number) => Math.min(50 * 2 ** attempt, 2000),
-  };
-}
-
-/**
  * Sessions in Redis, as JSON under `<keyPrefix><sid>`, the format login sites already write.
- * Given a URL it owns its connection (closed by `close()`); given a client it only borrows it
- * (`close()` then only stops observing it).
+ * Given a URL or a Sentinel / Cluster configuration it owns its client (closed by `close()`);
+ * given a client it only borrows it (`close()` then only stops observing it).
  *
  * @example
  * const store = new RedisSessionStore('redis://127.0.0.1:6379/0', { keyPrefix: 'session:' });
  * await store.set(sid, { credentials }, 3600);
+ * const ha = new RedisSessionStore({ sentinels: [{ host: '10.0.0.1', port: 26379 }], name: 'sessions' });
  */
 export class RedisSessionStore implements SessionStore {
   readonly client: RedisClient;
   readonly #keyPrefix: string;
   readonly #owned: boolean;
   readonly #unwatch: () => void;
+  /** Set when a URL turned out to name a sentinel or a cluster node, which cannot serve GET. */
+  #misdirected: string | undefined;
 
-  constructor(redis: string | RedisClient, options: RedisSessionStoreOptions = {}) {
+  constructor(redis: string | RedisClient | RedisTopology, options: RedisSessionStoreOptions = {}) {
     this.#keyPrefix = options.keyPrefix ?? '';
     const logger = options.logger ?? silentLogger;
-    if (typeof redis === 'string') {
-      this.client = new Redis(redis, requestPathRedisOptions(options.commandTimeout ?? 1000));
+    if (typeof redis === 'string' || !('sendCommand' in redis)) {
+      this.client = openRedis(redis, options.commandTimeout ?? 1000);
       this.#owned = true;
       // An 'error' event without a listener would crash the process, even after close().
       this.client.on('error', ignore);
+      if (typeof redis === 'string') this.#checkServerMode(logger);
     } else {
       this.client = redis;
       this.#owned = false;
@@ -123,13 +109,33 @@ export class RedisSessionStore implements SessionStore {
     }
   }
 
-  /** Resolves when Redis answers a PING, rejects `ERR_STORE_UNAVAILABLE` otherwise. */
+  /**
+   * Resolves when Redis answers a PING, rejects `ERR_STORE_UNAVAILABLE` otherwise, or when the
+   * URL given names a sentinel or a cluster node.
+   */
   async ping(): Promise<void> {
     try {
       await this.client.ping();
     } catch (cause) {
       throw unavailable(cause);
     }
+    if (this.#misdirected !== undefined) {
+      throw new AuthProxyError('ERR_STORE_UNAVAILABLE', this.#misdirected);
+    }
+  }
+
+  // A sentinel answers PING and INFO like a data node but refuses GET: every request would get
+  // 503 with nothing in the log to say why. One INFO per connection tells.
+  #checkServerMode(logger: Logger): void {
+    const client = this.client as Redis;
+    client.on('ready', () => {
+      misdirection(client).then((problem) => {
+        if (problem !== undefined && this.#misdirected === undefined) {
+          logger.error(`express-auth-proxy: ${problem}`);
+        }
+        this.#misdirected = problem;
+      }, ignore);
+    });
   }
 
   /** Closes the connection if this store opened it; a borrowed client is left to its owner. */

@@ -2,7 +2,9 @@ import type { Redis, RedisOptions } from 'ioredis';
 import { LRUCache } from 'lru-cache';
 import { silentLogger } from '../logger.js';
 import type { Logger } from '../logger.js';
-import { RedisSessionStore, requestPathRedisOptions } from './redis-session-store.js';
+import { RedisSessionStore } from './redis-session-store.js';
+import { requestPathRedisOptions, sentinelRedisOptions } from './redis-topology.js';
+import type { RedisSentinelConfig } from './redis-topology.js';
 import type { RedisClient } from './redis-session-store.js';
 import type { InvalidationListener, Session, SessionStore } from './session-store.js';
 import { TrackingConnection } from './tracking-connection.js';
@@ -112,7 +114,10 @@ export class SessionCache implements SessionStore {
   readonly #now: () => number;
   readonly #logger: Logger;
 
-  constructor(redis: string | RedisClient, options: SessionCacheOptions = {}) {
+  constructor(
+    redis: string | RedisClient | RedisSentinelConfig,
+    options: SessionCacheOptions = {},
+  ) {
     const problems: string[] = [];
     const settings = checkSessionCacheSettings(
       {
@@ -124,7 +129,8 @@ export class SessionCache implements SessionStore {
       problems,
       'SessionCache',
     );
-    if (typeof redis !== 'string' && isCluster(redis)) {
+    const client = typeof redis !== 'string' && 'sendCommand' in redis ? redis : undefined;
+    if (client !== undefined && isCluster(client)) {
       problems.push('SessionCache: a Redis Cluster cannot be tracked exactly; use a single node');
     }
     if (problems.length > 0) throw new TypeError(`express-auth-proxy: ${problems.join('; ')}`);
@@ -133,13 +139,16 @@ export class SessionCache implements SessionStore {
     this.#logger = options.logger ?? silentLogger;
     this.#now = options.now ?? Date.now;
     this.#ttl = settings.ttlSeconds * 1000;
-    const borrowed: RedisOptions | undefined =
-      typeof redis === 'string' ? undefined : (redis as Redis).options;
+    const borrowed: RedisOptions | undefined = (client as Redis | undefined)?.options;
     // The client's own keyPrefix is part of the key names invalidations carry.
     this.#prefix = (borrowed?.keyPrefix ?? '') + keyPrefix;
+    const commandTimeout = options.commandTimeout ?? 1000;
     this.#tracking = new TrackingConnection(
-      borrowed ?? (redis as string),
-      borrowed === undefined ? requestPathRedisOptions(options.commandTimeout ?? 1000) : {},
+      borrowed ??
+        (typeof redis === 'string'
+          ? redis
+          : sentinelRedisOptions(redis as RedisSentinelConfig, commandTimeout)),
+      borrowed === undefined ? requestPathRedisOptions(commandTimeout) : {},
       {
         pingInterval: settings.pingInterval,
         logger: this.#logger,

@@ -16,7 +16,8 @@ const INSTALL_HINT =
   'redis-server is not installed. Install it: `apt-get install -y redis-server` on Debian/Ubuntu, ' +
   '`brew install redis` on macOS. The tests start their own server; nothing needs to be running.';
 
-function freePort(): Promise<number> {
+/** A free loopback TCP port (free when asked: bind it soon). */
+export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.once('error', reject);
@@ -31,11 +32,27 @@ function freePort(): Promise<number> {
 }
 
 async function launch(port: number): Promise<ChildProcess> {
-  const child = spawn(
-    'redis-server',
-    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  );
+  return launchRedis([
+    '--port',
+    String(port),
+    '--bind',
+    '127.0.0.1',
+    '--save',
+    '',
+    '--appendonly',
+    'no',
+  ]);
+}
+
+/**
+ * Runs `redis-server` with these arguments and resolves once it prints `ready` (a data node says
+ * it accepts connections; a sentinel, that it monitors its master).
+ */
+export async function launchRedis(
+  args: string[],
+  ready = 'Ready to accept connections',
+): Promise<ChildProcess> {
+  const child = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   await new Promise<void>((resolve, reject) => {
     child.once('error', (err) => {
@@ -46,7 +63,7 @@ async function launch(port: number): Promise<ChildProcess> {
     });
     child.stdout.on('data', (chunk: Buffer) => {
       output += chunk.toString();
-      if (output.includes('Ready to accept connections')) resolve();
+      if (output.includes(ready)) resolve();
     });
   });
   child.removeAllListeners('exit');

@@ -92,6 +92,19 @@ describe('resolveOptions', () => {
     );
   });
 
+  it('accepts Sentinel and Cluster configurations, which the proxy will open', () => {
+    const sentinel = { sentinels: [{ host: '10.0.0.1', port: 26379 }], name: 'sessions' };
+    assert.deepEqual(resolveOptions({ ...VALID, redis: sentinel, keyPrefix: 's:' }).store, {
+      kind: 'topology',
+      topology: sentinel,
+    });
+    const cluster = { cluster: [{ host: '10.0.0.1', port: 6379 }], password: 'pw' };
+    assert.deepEqual(resolveOptions({ ...VALID, redis: cluster }).store, {
+      kind: 'topology',
+      topology: cluster,
+    });
+  });
+
   it('reports every problem at once, each naming its option', () => {
     const problems = problemsOf({ cookiename: 'x', algorithms: ['none'], proxyTimeout: -1 });
     for (const option of [
@@ -119,6 +132,14 @@ describe('resolveOptions', () => {
     ['jwtKey', { jwtKey: 42 }],
     ['redis', { redis: 'http://127.0.0.1:6379' }],
     ['redis', { redis: {} }],
+    ['redis.name', { redis: { sentinels: [{ host: 'h', port: 26379 }] } }],
+    ['redis.sentinels', { redis: { sentinels: [], name: 'm' } }],
+    ['redis.sentinels', { redis: { sentinels: ['h:26379'], name: 'm' } }],
+    ['redis.cluster', { redis: { cluster: [{ host: 'h', port: 70000 }] } }],
+    ['redis.retryStrategy', { redis: { cluster: [{ host: 'h', port: 1 }], retryStrategy: 1 } }],
+    ['redis.db', { redis: { cluster: [{ host: 'h', port: 1 }], db: 1 } }],
+    ['redis.password', { redis: { cluster: [{ host: 'h', port: 1 }], password: 1 } }],
+    ['redis', { redis: { cluster: [{ host: 'h', port: 1 }], sentinels: [], name: 'm' } }],
     ['cookieName', { cookieName: '' }],
     ['cookieName', { cookieName: 'a b' }],
     ['algorithms', { algorithms: [] }],
