@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
-import { createSession, RedisSessionStore } from '../../lib/index.js';
+import { createSession, destroySession, RedisSessionStore, SessionCache } from '../../lib/index.js';
 import { startBackend } from '../helpers/backend.js';
 import type { Backend } from '../helpers/backend.js';
 import { request } from '../helpers/http.js';
@@ -29,8 +29,10 @@ describe('Redis Sentinel', () => {
   it('serves sessions through { sentinels, name }, the proxy owning its client', async () => {
     const topology = { sentinels: group.sentinels, name: group.name };
     const store = new RedisSessionStore(topology, { keyPrefix: 's:' });
+    const mount = { target: backend.url, jwtKey: JWT_KEY, redis: topology, keyPrefix: 's:' };
     const proxy = await startProxyApp({
-      '/': { target: backend.url, jwtKey: JWT_KEY, redis: topology, keyPrefix: 's:' },
+      '/plain': mount,
+      '/cached': { ...mount, sessionCache: true },
     });
     try {
       const session = await createSession(
@@ -39,10 +41,26 @@ describe('Redis Sentinel', () => {
         { jwtKey: JWT_KEY, ttlSeconds: 60 },
       );
       const cookie = `Authorization=${session.cookieValue}`;
-      const reply = await request(`${proxy.url}/x`, { headers: { cookie } });
-      assert.equal(reply.status, 200);
-      const seen = JSON.parse(reply.body) as { headers: Record<string, string> };
-      assert.equal(seen.headers.authorization, `Basic ${btoa('alice:wonderland')}`);
+      const cache = proxy.proxies[1]?.store;
+      assert.ok(cache instanceof SessionCache);
+      await waitFor('the cache to track the master', () => Promise.resolve(cache.tracking));
+      for (const path of ['/plain/x', '/cached/x', '/cached/x']) {
+        const reply = await request(`${proxy.url}${path}`, { headers: { cookie } });
+        assert.equal(reply.status, 200);
+        const seen = JSON.parse(reply.body) as { headers: Record<string, string> };
+        assert.equal(seen.headers.authorization, `Basic ${btoa('alice:wonderland')}`);
+      }
+      const invalidated = new Promise<void>((resolve) => {
+        const off = cache.onInvalidate(() => {
+          off();
+          resolve();
+        });
+      });
+      await destroySession(store, session.sid);
+      await bounded(invalidated, 10_000, 'the cache to hear of the deletion');
+      for (const path of ['/plain/x', '/cached/x']) {
+        assert.equal((await request(`${proxy.url}${path}`, { headers: { cookie } })).status, 401);
+      }
     } finally {
       await proxy.close();
       await store.close();

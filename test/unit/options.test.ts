@@ -138,6 +138,7 @@ describe('resolveOptions', () => {
     ['redis.cluster', { redis: { cluster: [{ host: 'h', port: 70000 }] } }],
     ['redis.retryStrategy', { redis: { cluster: [{ host: 'h', port: 1 }], retryStrategy: 1 } }],
     ['redis.db', { redis: { cluster: [{ host: 'h', port: 1 }], db: 1 } }],
+    ['sessionCache', { redis: { cluster: [{ host: 'h', port: 1 }] }, sessionCache: true }],
     ['redis.password', { redis: { cluster: [{ host: 'h', port: 1 }], password: 1 } }],
     ['redis', { redis: { cluster: [{ host: 'h', port: 1 }], sentinels: [], name: 'm' } }],
     ['cookieName', { cookieName: '' }],
