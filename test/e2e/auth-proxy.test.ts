@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
+import { createHash, createHmac } from 'node:crypto';
 import { Agent, request as httpRequest } from 'node:http';
 import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
@@ -140,6 +140,11 @@ describe('token rules', () => {
       `Authorization=${cookieValue(forged('sid', 'other'))}`,
       'ERR_TOKEN_INVALID',
     ],
+    [
+      'a signed token whose claims are a JSON string holding an object',
+      `Authorization=${cookieValue(stringClaims('sid'))}`,
+      'ERR_TOKEN_MALFORMED',
+    ],
     ['an empty auth cookie', 'Authorization=', 'ERR_TOKEN_MISSING'],
     ['an auth cookie in JSON form', 'Authorization=j%3A%7B%7D', 'ERR_TOKEN_MALFORMED'],
   ];
@@ -208,6 +213,14 @@ function forged(sid: string, otherSid: string): string {
   const exp = Math.floor(Date.now() / 1000) + 60;
   const payload = Buffer.from(JSON.stringify({ sid: otherSid, exp })).toString('base64url');
   return `${header ?? ''}.${payload}.${signature ?? ''}`;
+}
+
+// Correctly signed, but its claims are "{\"sid\":...}": jsonwebtoken parses them twice (typ JWT).
+function stringClaims(sid: string): string {
+  const part = (text: string): string => Buffer.from(text).toString('base64url');
+  const exp = Math.floor(Date.now() / 1000) + 60;
+  const signed = `${part('{"alg":"HS512","typ":"JWT"}')}.${part(JSON.stringify(JSON.stringify({ sid, exp })))}`;
+  return `${signed}.${createHmac('sha512', JWT_KEY).update(signed).digest('base64url')}`;
 }
 
 describe('session and credentials failures', () => {

@@ -264,6 +264,8 @@ describe('fuzz: the chain on a real server', () => {
         [tokenExample({ exp: { rel: 600, as: 'string' } }), BASE64],
         [tokenExample({ sid: '"\\ud800"' }), BASE64],
         [tokenExample({ sid: '7' }), BASE64],
+        // Claims that are a JSON string holding an object (jsonwebtoken unwraps it with typ JWT).
+        [tokenExample({ shape: 'string' }), BASE64],
       ]),
     );
     assert.ok(reached > 0, 'some generated tokens were valid and reached the backend');

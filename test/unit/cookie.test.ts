@@ -20,6 +20,11 @@ describe('tokenFromCookieValue', () => {
     });
   }
 
+  it('accepts claims that start after JSON whitespace', () => {
+    const token = `eyJhbGciOiJIUzUxMiJ9.${Buffer.from(' \n{"sid":"s"}').toString('base64url')}.c2ln`;
+    assert.equal(tokenFromCookieValue(token), token);
+  });
+
   const refused: [string, string][] = [
     ['foo:bar', 'foo:bar'],
     ['base64 of a non-JWT', Buffer.from('foo:bar').toString('base64')],
@@ -28,6 +33,15 @@ describe('tokenFromCookieValue', () => {
     ['a JWT with two segments', 'eyJhbGciOiJIUzUxMiJ9.eyJzaWQiOiJzIn0'],
     ['an unbalanced quote', Buffer.from(`"${JWT}`).toString('base64')],
     ['an oversized value', `${JWT}${'a'.repeat(9000)}`],
+    // jsonwebtoken would parse these claims twice (with typ JWT) and find an object.
+    [
+      'claims that are a JSON string',
+      `eyJhbGciOiJIUzUxMiIsInR5cCI6IkpXVCJ9.${Buffer.from(JSON.stringify('{"sid":"s"}')).toString('base64url')}.c2ln`,
+    ],
+    [
+      'claims that are an array',
+      `eyJhbGciOiJIUzUxMiJ9.${Buffer.from('[{"sid":"s"}]').toString('base64url')}.c2ln`,
+    ],
     ['padding in the middle', 'ab=c'],
   ];
   for (const [name, value] of refused) {
