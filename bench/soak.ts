@@ -239,8 +239,9 @@ function row(label: string, s: Stats): string {
     .join(', ');
   return `${label.padEnd(16)} ${mib(s.rss)} ${mib(s.heapUsed)} ${String(handleCount(s)).padStart(8)}  (${detail})`;
 }
+const percent = (from: number, to: number): number => ((to - from) / from) * 100;
 const growth = (from: number, to: number): string =>
-  `${to >= from ? '+' : ''}${(((to - from) / from) * 100).toFixed(1)}%`;
+  `${to >= from ? '+' : ''}${percent(from, to).toFixed(1)}%`;
 
 const redisServer = await startRedis();
 const redis = new Redis(redisServer.url);
@@ -325,6 +326,8 @@ console.log(
   `\ngrowth after warm-up (end of traffic vs after warm-up): rss ${growth(warm.rss, end.rss)}, ` +
     `heap used ${growth(warm.heapUsed, end.heapUsed)}; open handles start ${handleCount(start)}, drained ${handleCount(drained)}`,
 );
+const flat = percent(warm.rss, end.rss) < 10 && percent(warm.heapUsed, end.heapUsed) < 10;
+console.log(`memory flat after warm-up (RSS and heap growth under 10%): ${flat ? 'yes' : 'NO'}`);
 console.log(
   `requests: ${completed} in ${elapsed.toFixed(0)} s (${(completed / elapsed).toFixed(0)}/s), ` +
     `${completed - warmCompleted} after warm-up; proxy CPU ${((end.cpu - warm.cpu) / 1000 / (endCompleted - warmCompleted)).toFixed(2)} ms per request after warm-up`,
