@@ -849,9 +849,9 @@ describe('fuzz: the chain on a real server', () => {
     const belowMount = (target: string): string | undefined => {
       const origin = /^[a-z][a-z0-9+.-]*:\/\/[^/?#]*/i.exec(target)?.[0] ?? '';
       const rest = target.slice(origin.length);
-      // Express (parseurl) reads most paths as they are, but hands those holding '#' or
-      // whitespace to url.parse, which cuts the fragment and turns '\' into '/'.
-      const slow = /[\t\n\f\r #\xa0]/.test(rest);
+      // Express (parseurl) reads most paths as they are, but hands absolute targets and those
+      // holding '#' or whitespace to url.parse, which cuts the fragment and turns '\' into '/'.
+      const slow = origin !== '' || /[\t\n\f\r #\xa0]/.test(rest);
       let path = (slow ? (rest.split('#', 1)[0] ?? '') : rest).split('?', 1)[0] ?? '';
       if (slow) path = path.replaceAll('\\', '/');
       if (!/^\/dav(?=\/|$)/i.test(path)) return undefined;
@@ -933,6 +933,7 @@ describe('fuzz: the chain on a real server', () => {
         [{ prefix: MOUNT, pieces: ['//user@host/x'], method: 'DELETE', noise: [] }],
         [{ prefix: MOUNT, pieces: ['/a\\b'], method: 'PUT', noise: [] }],
         [{ prefix: MOUNT, pieces: ['/..;/x'], method: 'GET', noise: [] }],
+        [{ prefix: `http://127.0.0.1${MOUNT}`, pieces: ['\\'], method: 'GET', noise: [] }],
       ]),
     );
     assert.ok(counts.reached > 0 && counts.refused > 0, JSON.stringify(counts));
