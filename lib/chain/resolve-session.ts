@@ -5,7 +5,8 @@ import { scopeOf } from './scope.js';
 import type { Session, SessionStore } from '../sessions/session-store.js';
 import type { StoreDeadline } from '../sessions/store-deadline.js';
 
-type Decoder = ((stored: string) => string | Promise<string>) | undefined;
+/** Turns the stored credentials value into what follows `Basic `; undefined: used as stored. */
+export type Decoder = ((stored: string) => string | Promise<string>) | undefined;
 
 /**
  * The session stage: looks the verified sid (from the token stage's scope) up in the store, decodes
@@ -35,7 +36,15 @@ export function resolveSession(
   };
 }
 
-async function authorizationFor(
+/**
+ * The one decision "does this sid still open a session, and with which credentials": the upstream
+ * Authorization value, or a rejection with our codes (401 not found, 500 malformed, 503 store
+ * down or late). The session stage and the recheck of live WebSockets both call it.
+ *
+ * @example
+ * await authorizationFor(store, undefined, storeDeadline(1000), sid); // 'Basic YWxpY2U6d29uZGVybGFuZA=='
+ */
+export async function authorizationFor(
   store: SessionStore,
   decode: Decoder,
   within: StoreDeadline,

@@ -51,7 +51,9 @@ export function verifyToken(config: Config): RequestHandler {
   const verified = new VerifiedClaimsCache(config.clockTolerance);
 
   const accept = (req: ClaimsRequest, claims: unknown): void => {
-    setScope(req, { sid: takeSid(claims, config), authorization: undefined });
+    const sid = takeSid(claims, config);
+    // takeSid has checked exp: a live WebSocket of this request ends at it.
+    setScope(req, { sid, exp: (claims as { exp: number }).exp, authorization: undefined });
   };
 
   return function verifyToken(req: ClaimsRequest, res, next): void {
