@@ -16,6 +16,7 @@ interface Entry {
  */
 export class MemorySessionStore implements SessionStore {
   readonly #entries = new Map<string, Entry>();
+  readonly #listeners = new Set<(sid: string | undefined) => void>();
   readonly #now: () => number;
   // Sessions nobody reads again would stay forever: sweep whenever the map has doubled.
   #sweepAt = 1024;
@@ -44,6 +45,7 @@ export class MemorySessionStore implements SessionStore {
       const expiresAt = ttlSeconds === undefined ? Infinity : this.#now() + ttlSeconds * 1000;
       this.#entries.set(sid, { data: serializeSession(session), expiresAt });
       if (this.#entries.size >= this.#sweepAt) this.#sweep();
+      this.#invalidate(sid);
       resolve();
     });
   }
@@ -58,11 +60,31 @@ export class MemorySessionStore implements SessionStore {
 
   delete(sid: string): Promise<void> {
     this.#entries.delete(sid);
+    this.#invalidate(sid);
     return Promise.resolve();
   }
 
   close(): Promise<void> {
     this.#entries.clear();
+    this.#invalidate(undefined);
     return Promise.resolve();
+  }
+
+  /** Reports every `set` and `delete` of a sid, and `close()` as `undefined` (all sessions). */
+  onInvalidate(listener: (sid: string | undefined) => void): () => void {
+    this.#listeners.add(listener);
+    return () => {
+      this.#listeners.delete(listener);
+    };
+  }
+
+  #invalidate(sid: string | undefined): void {
+    for (const listener of this.#listeners) {
+      try {
+        listener(sid);
+      } catch {
+        // A listener's failure is its own; the write it reports has happened.
+      }
+    }
   }
 }
