@@ -1,4 +1,4 @@
-import { checkRequest } from './chain/check-request.js';
+import { checkRequest, refuseWebSockets } from './chain/check-request.js';
 import { compose } from './chain/compose.js';
 import type { ErrorRequestHandler, RequestHandler } from 'express';
 import { toAuthProxyError } from './errors.js';
@@ -8,19 +8,26 @@ import { createProxy } from './chain/proxy.js';
 import { RedisSessionStore } from './sessions/redis-session-store.js';
 import { createResponder } from './chain/respond.js';
 import { resolveSession } from './chain/resolve-session.js';
+import { upgradeOf } from './chain/scope.js';
 import { SessionCache } from './sessions/session-cache.js';
 import type { RedisSentinelConfig } from './sessions/redis-topology.js';
 import type { SessionStore } from './sessions/session-store.js';
 import { storeDeadline } from './sessions/store-deadline.js';
 import { verifyToken } from './chain/verify-token.js';
+import { LiveSockets } from './upgrade/live-sockets.js';
 
 /** The middleware `authProxy()` returns, with a handle on what it opened. */
 export interface AuthProxy extends RequestHandler {
   /** The session store in use (the one given, or the Redis store built from the URL or client). */
   readonly store: SessionStore;
+  /** Number of WebSockets open through this mount. */
+  readonly webSockets: number;
   /**
-   * Closes the Redis connection it opened from a URL and its upstream keep-alive sockets, and
-   * stops observing a borrowed client (which stays open: it is its owner's to close).
+   * Shuts the mount down: waits for its in-flight HTTP requests, closes its open WebSockets with
+   * 1001, then closes the Redis connection it opened from a URL and its upstream keep-alive
+   * sockets, and stops observing a borrowed client (which stays open: it is its owner's to
+   * close). Call it after `server.close()`, not in its callback: the server only calls back once
+   * every WebSocket has closed.
    */
   close(): Promise<void>;
 }
@@ -33,36 +40,73 @@ export interface AuthProxy extends RequestHandler {
  * const mail = authProxy({ target: 'http://127.0.0.1:8080', jwtKey: process.env.JWT_KEY, redis: 'redis://127.0.0.1:6379/0' });
  * app.use('/mail', mail);
  * // on shutdown
+ * server.close();
  * await mail.close();
  */
 export function authProxy(options: AuthProxyOptions): AuthProxy {
   const config = resolveOptions(options);
   const { store, owned } = openStore(config);
   const respond = createResponder(config.logger, config.onError);
-  const proxy = createProxy(config, respond);
+  const within = storeDeadline(config.storeTimeout);
+  // Rechecks read the very store object the chain reads (the session cache when configured), so
+  // that its invalidations apply.
+  const live = new LiveSockets({
+    store,
+    decode: config.decodeCredentials,
+    within,
+    recheckInterval: config.wsRecheckInterval,
+    clockTolerance: config.clockTolerance,
+    logger: config.logger,
+  });
+  const proxy = createProxy(config, respond, live);
 
   const failure: ErrorRequestHandler = function authProxyFailure(err, req, res, _next) {
     respond(toAuthProxyError(err), req, res);
   };
-  const middleware = compose([
+  const chain = compose([
+    ...(config.ws ? [] : [refuseWebSockets]),
     checkRequest,
     verifyToken(config),
-    resolveSession(
-      store,
-      config.decodeCredentials,
-      storeDeadline(config.storeTimeout),
-      store instanceof SessionCache,
-    ),
+    resolveSession(store, config.decodeCredentials, within, store instanceof SessionCache),
     proxy.middleware,
     failure,
   ]);
-  return Object.assign(middleware, {
-    store,
-    async close(): Promise<void> {
-      proxy.close();
-      if (owned) await store.close?.();
+
+  // In-flight HTTP requests, so that close() lets them finish before closing WebSockets and
+  // the connections they use. Handshakes are not counted: they last as long as their socket.
+  let inFlight = 0;
+  let drained: (() => void) | undefined;
+  const settle = (): void => {
+    inFlight--;
+    if (inFlight === 0) drained?.();
+  };
+  const middleware: RequestHandler = function authProxyMiddleware(req, res, next): void {
+    if (upgradeOf(req) === undefined) {
+      inFlight++;
+      res.on('close', settle);
+    }
+    chain(req, res, next);
+  };
+  let closed: Promise<void> | undefined;
+  return Object.defineProperties(middleware, {
+    store: { value: store, enumerable: true },
+    webSockets: { get: () => live.size, enumerable: true },
+    close: {
+      value: function close(): Promise<void> {
+        closed ??= (async () => {
+          if (inFlight > 0) {
+            await new Promise<void>((resolve) => {
+              drained = resolve;
+            });
+          }
+          await live.close();
+          proxy.close();
+          if (owned) await store.close?.();
+        })();
+        return closed;
+      },
     },
-  });
+  }) as AuthProxy;
 }
 
 function openStore(config: Config): { store: SessionStore; owned: boolean } {

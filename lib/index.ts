@@ -6,6 +6,12 @@ export type {
   HmacAlgorithm,
   ProxyPassthroughOptions,
 } from './options.js';
+export { upgradeHandler } from './upgrade/upgrade-handler.js';
+export type {
+  UpgradeApp,
+  UpgradeHandlerOptions,
+  UpgradeListener,
+} from './upgrade/upgrade-handler.js';
 export { AuthProxyError, AuthProxyConfigError, ERROR_CODES } from './errors.js';
 export type { ErrorCode } from './errors.js';
 export { statusForCode } from './status.js';

@@ -105,6 +105,10 @@ export interface AuthProxyOptions {
   rewriteUrls?: boolean;
   /** Further http-proxy-middleware options that are safe to pass through. */
   proxy?: ProxyPassthroughOptions;
+  /** Proxies WebSocket handshakes (with `upgradeHandler`); `false` refuses them with 403. Default true. */
+  ws?: boolean;
+  /** Milliseconds between two checks that an open WebSocket's session still exists. Default 30000. */
+  wsRecheckInterval?: number;
 }
 
 /** Where the sessions come from, still unopened: validation stays free of side effects. */
@@ -135,6 +139,8 @@ export interface Config {
   onError: ErrorHandler | undefined;
   rewriteUrls: boolean;
   proxy: ProxyPassthroughOptions;
+  ws: boolean;
+  wsRecheckInterval: number;
 }
 
 const KNOWN_OPTIONS = new Set<string>([
@@ -156,7 +162,11 @@ const KNOWN_OPTIONS = new Set<string>([
   'onError',
   'rewriteUrls',
   'proxy',
+  'ws',
+  'wsRecheckInterval',
 ]);
+// Node's timers take at most a signed 32-bit number of milliseconds (about 24.8 days).
+const MAX_TIMER_MS = 2 ** 31 - 1;
 export const HMAC_ALGORITHMS: ReadonlySet<string> = new Set(['HS256', 'HS384', 'HS512']);
 // RFC 6265 token characters: what a browser will send back as a cookie name.
 const COOKIE_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
@@ -290,6 +300,16 @@ export function resolveOptions(input: unknown): Config {
     problems.push('rewriteUrls: cannot translate URLs through proxy.pathRewrite; set it to false');
   }
 
+  const ws = options.ws ?? true;
+  if (typeof ws !== 'boolean') problems.push('ws: must be true or false');
+
+  const wsRecheckInterval = options.wsRecheckInterval ?? 30_000;
+  if (!isPositiveInteger(wsRecheckInterval) || (wsRecheckInterval as number) > MAX_TIMER_MS) {
+    problems.push(
+      `wsRecheckInterval: must be a whole number of milliseconds > 0 and <= ${MAX_TIMER_MS}`,
+    );
+  }
+
   if (problems.length > 0) throw new AuthProxyConfigError(problems);
   return {
     target: target as string,
@@ -310,6 +330,8 @@ export function resolveOptions(input: unknown): Config {
     onError: onError as ErrorHandler | undefined,
     rewriteUrls: rewriteUrls as boolean,
     proxy,
+    ws: ws as boolean,
+    wsRecheckInterval: wsRecheckInterval as number,
   };
 }
 
@@ -426,7 +448,7 @@ function checkProxyOptions(value: unknown, problems: string[]): ProxyPassthrough
       );
     } else if (name === 'headers' && !checkHeaders(option)) {
       problems.push(
-        'proxy.headers: must map names to strings, and not set Authorization, Cookie, Host, Expect or hop-by-hop headers',
+        'proxy.headers: must map names to strings, and not set Authorization, Cookie, Host, Expect, Sec-WebSocket-* or hop-by-hop headers',
       );
     } else {
       passthrough[name] = option;
@@ -440,7 +462,11 @@ function checkHeaders(headers: unknown): boolean {
     typeof headers === 'object' &&
     headers !== null &&
     Object.entries(headers).every(
-      ([name, v]) => typeof v === 'string' && !PROXY_HEADERS_REFUSED.has(name.toLowerCase()),
+      ([name, v]) =>
+        typeof v === 'string' &&
+        !PROXY_HEADERS_REFUSED.has(name.toLowerCase()) &&
+        // A fixed WebSocket handshake header would break every handshake.
+        !name.toLowerCase().startsWith('sec-websocket-'),
     )
   );
 }

@@ -1,5 +1,6 @@
 import type { RequestHandler } from 'express';
 import { AuthProxyError } from '../errors.js';
+import { upgradeOf } from './scope.js';
 
 // Backends decode once, sometimes twice; three rounds cover what either would see.
 const DECODE_ROUNDS = 3;
@@ -151,4 +152,13 @@ export const checkRequest: RequestHandler = function checkRequest(req, _res, nex
   } else {
     next();
   }
+};
+
+/**
+ * Placed first on a mount created with `ws: false`: refuses WebSocket handshakes (403) before
+ * any lookup is spent on them.
+ */
+export const refuseWebSockets: RequestHandler = function refuseWebSockets(req, _res, next): void {
+  if (upgradeOf(req) === undefined) next();
+  else next(new AuthProxyError('ERR_WEBSOCKET_DISABLED', 'WebSockets are disabled on this mount'));
 };

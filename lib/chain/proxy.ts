@@ -4,15 +4,17 @@ import { Agent as HttpsAgent } from 'node:https';
 import type { Socket } from 'node:net';
 import type { Request, RequestHandler } from 'express';
 import { debugProxyErrorsPlugin } from 'http-proxy-middleware';
-import type { Options, Plugin } from 'http-proxy-middleware';
+import type { RequestHandler as HpmHandler, Options, Plugin } from 'http-proxy-middleware';
 import { HttpProxyMiddleware } from 'http-proxy-middleware/dist/http-proxy-middleware.js';
 import { AuthProxyError } from '../errors.js';
 import type { ErrorCode } from '../errors.js';
 import type { Config } from '../options.js';
 import { targetPathOf, upstreamPathProblem } from './check-request.js';
 import { createUrlRewriter } from '../rewrite/url-rewriter.js';
+import type { LiveSockets } from '../upgrade/live-sockets.js';
+import { watchUpstreamUpgrades } from '../upgrade/upstream-upgrade.js';
 import type { Responder } from './respond.js';
-import { scopeOf } from './scope.js';
+import { scopeOf, upgradeOf } from './scope.js';
 import {
   backendAuthRefusal,
   dropChallenges,
@@ -27,9 +29,11 @@ export interface ProxyStage {
 
 /**
  * The proxy stage: http-proxy-middleware with our own plugin in place of its defaults, which
- * would answer errors with a body naming the target and a status of their choosing.
+ * would answer errors with a body naming the target and a status of their choosing. WebSocket
+ * handshakes (marked by `upgradeHandler`) go to http-proxy's `ws` path, never through hpm's own
+ * `ws: true`, which would take upgrades straight from the server without this chain.
  */
-export function createProxy(config: Config, respond: Responder): ProxyStage {
+export function createProxy(config: Config, respond: Responder, live: LiveSockets): ProxyStage {
   const ownsAgent = config.proxy.agent === undefined;
   // The agent's socket timeout starts when the socket is created, so it also bounds the connect
   // phase, which ClientRequest.setTimeout (in the hook below) would wait out.
@@ -98,8 +102,15 @@ export function createProxy(config: Config, respond: Responder): ProxyStage {
       },
     );
     proxyServer.on('error', (err: Error, req: IncomingMessage, res: ServerResponse | Socket) => {
-      if ('writeHead' in res) answer(upstreamError(err), req, res);
-      else res.destroy();
+      // For a handshake, http-proxy gives the socket: the answer goes on its bound response.
+      const target = 'writeHead' in res ? res : upgradeOf(req)?.res;
+      if (target === undefined) res.destroy();
+      else answer(upstreamError(err), req, target);
+    });
+    watchUpstreamUpgrades(proxyServer, {
+      proxyTimeout: config.proxyTimeout,
+      live,
+      refusal: (proxyReq, req) => leavingRefusal(proxyReq, req, upstream.targetPath),
     });
   };
 
@@ -134,10 +145,12 @@ export function createProxy(config: Config, respond: Responder): ProxyStage {
     // http-proxy copies req.headers into the upstream request. Rewriting them here, rather than
     // in its 'proxyReq' event, holds in every case: that event is skipped for requests carrying
     // Expect, and fires only once a socket is free, after the headers may already be written.
+    const upgrade = upgradeOf(req);
     const headers = upstreamHeaders(req.headers, {
       authorization: scope.authorization,
       cookieName: config.cookieName,
       replaceForwarded,
+      upgrade: upgrade !== undefined,
     });
     // Where this mount is, as the client addressed it: the same middleware may be mounted anywhere.
     scope.publicPrefix = (req as { baseUrl?: string }).baseUrl ?? '';
@@ -148,6 +161,10 @@ export function createProxy(config: Config, respond: Responder): ProxyStage {
     }
     scope.clientHeaders = req.headers;
     req.headers = headers;
+    if (upgrade !== undefined) {
+      hpm.upgrade(req, upgrade.socket, upgrade.head);
+      return;
+    }
     // http-proxy-middleware may hand the request back (next(err) from a throwing pathRewrite):
     // whatever runs next must see the client's headers, not the credentials.
     void hpm(req, res, (err?: unknown) => {
@@ -172,7 +189,7 @@ export function createProxy(config: Config, respond: Responder): ProxyStage {
  * MaxListenersExceededWarning. Marking that subscription as done keeps it from being made. (A
  * test mounts 50 proxies and watches for the warning, should a new version rename the flag.)
  */
-function proxyMiddleware(options: Options): RequestHandler {
+function proxyMiddleware(options: Options): HpmHandler {
   const instance = new HttpProxyMiddleware(options);
   (instance as unknown as { serverOnCloseSubscribed: boolean }).serverOnCloseSubscribed = true;
   return instance.middleware;
@@ -197,16 +214,9 @@ export function checkUpstreamRequest(
   res: ServerResponse,
   limits: UpstreamLimits,
 ): void {
-  const authorization = scopeOf(req)?.authorization;
-  restoreClientHeaders(req);
-  if (authorization === undefined || proxyReq.getHeader('authorization') !== authorization) {
-    proxyReq.destroy(new AuthProxyError('ERR_INTERNAL', 'upstream request lost its credentials'));
-    return;
-  }
-  // The path as it leaves, after http-proxy's url.parse and join (and any pathRewrite).
-  const pathProblem = upstreamPathProblem(proxyReq.path, limits.targetPath);
-  if (pathProblem !== undefined) {
-    proxyReq.destroy(new AuthProxyError('ERR_PATH_INVALID', `upstream ${pathProblem}`));
+  const refusal = leavingRefusal(proxyReq, req, limits.targetPath);
+  if (refusal !== undefined) {
+    proxyReq.destroy(refusal);
     return;
   }
   // The client left while the request waited for a socket: its 'close' has already fired.
@@ -248,6 +258,29 @@ function withhold(proxyRes: IncomingMessage, status: number, keepAlive: boolean)
 // Express's mount path of this proxy, for log lines ('' at the root).
 function mountOf(req: IncomingMessage): string {
   return (req as Partial<Request>).baseUrl || '/';
+}
+
+/**
+ * What must hold of every request leaving for the backend, HTTP request or WebSocket handshake:
+ * it carries the session's credentials and a path under the target's path. Puts the client's
+ * headers back first, so that nothing logged afterwards sees the credentials.
+ */
+export function leavingRefusal(
+  proxyReq: ClientRequest,
+  req: IncomingMessage,
+  targetPath: string,
+): AuthProxyError | undefined {
+  const authorization = scopeOf(req)?.authorization;
+  restoreClientHeaders(req);
+  if (authorization === undefined || proxyReq.getHeader('authorization') !== authorization) {
+    return new AuthProxyError('ERR_INTERNAL', 'upstream request lost its credentials');
+  }
+  // The path as it leaves, after http-proxy's url.parse and join (and any pathRewrite).
+  const pathProblem = upstreamPathProblem(proxyReq.path, targetPath);
+  if (pathProblem !== undefined) {
+    return new AuthProxyError('ERR_PATH_INVALID', `upstream ${pathProblem}`);
+  }
+  return undefined;
 }
 
 function restoreClientHeaders(req: IncomingMessage): void {

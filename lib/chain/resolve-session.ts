@@ -42,7 +42,7 @@ export function resolveSession(
  * down or late). The session stage and the recheck of live WebSockets both call it.
  *
  * @example
- * await authorizationFor(store, undefined, storeDeadline(1000), sid); // 'Basic YWxpY2U6d29uZGVybGFuZA=='
+ * await authorizationFor(store, undefined, storeDeadline(1000), undefined, sid); // 'Basic YWxp...'
  */
 export async function authorizationFor(
   store: SessionStore,

@@ -1,4 +1,5 @@
-import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 
 /**
  * What the chain learns about one request, in one place. Kept under a symbol so that it cannot
@@ -6,6 +7,8 @@ import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
  */
 export interface Scope {
   sid: string;
+  /** The token's `exp` claim, in seconds since the epoch: when a live WebSocket must end. */
+  exp: number;
   /** The complete upstream Authorization value, set once credentials are resolved. */
   authorization: string | undefined;
   /** The client's own headers, set aside while http-proxy reads the rewritten ones. */
@@ -19,9 +22,21 @@ export interface Scope {
   upstreamResponded?: boolean;
 }
 
-const SCOPE = Symbol('express-auth-proxy.scope');
+/**
+ * A WebSocket handshake taken from the server's 'upgrade' event: the raw socket, the bytes that
+ * followed the request head, and the response object bound to that socket on which refusals are
+ * written.
+ */
+export interface Upgrade {
+  socket: Socket;
+  head: Buffer;
+  res: ServerResponse;
+}
 
-type ScopedRequest = IncomingMessage & { [SCOPE]?: Scope };
+const SCOPE = Symbol('express-auth-proxy.scope');
+const UPGRADE = Symbol('express-auth-proxy.upgrade');
+
+type ScopedRequest = IncomingMessage & { [SCOPE]?: Scope; [UPGRADE]?: Upgrade };
 
 export function setScope(req: IncomingMessage, scope: Scope): void {
   (req as ScopedRequest)[SCOPE] = scope;
@@ -29,4 +44,14 @@ export function setScope(req: IncomingMessage, scope: Scope): void {
 
 export function scopeOf(req: IncomingMessage): Scope | undefined {
   return (req as ScopedRequest)[SCOPE];
+}
+
+/** Marks a request as a WebSocket handshake; only `upgradeHandler` does. */
+export function setUpgrade(req: IncomingMessage, upgrade: Upgrade): void {
+  (req as ScopedRequest)[UPGRADE] = upgrade;
+}
+
+/** The handshake this request is, or undefined for every plain HTTP request. */
+export function upgradeOf(req: IncomingMessage): Upgrade | undefined {
+  return (req as ScopedRequest)[UPGRADE];
 }

@@ -7,7 +7,23 @@ import { withoutCookie } from './cookie-header.js';
 // own credentials are replaced by the session's.
 const HOP_BY_HOP = ['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'upgrade'];
 
-const NEVER_FORWARDED = new Set([...HOP_BY_HOP, 'expect', 'authorization', 'proxy-authorization']);
+// The handshake headers of RFC 6455 mean nothing without `Upgrade`; a WebSocket handshake keeps
+// them (and gets `Connection`/`Upgrade` set by us), every other request loses them.
+const WEBSOCKET_HANDSHAKE = [
+  'sec-websocket-key',
+  'sec-websocket-version',
+  'sec-websocket-extensions',
+  'sec-websocket-protocol',
+  'sec-websocket-accept',
+];
+
+const NEVER_FORWARDED_ON_UPGRADE = new Set([
+  ...HOP_BY_HOP,
+  'expect',
+  'authorization',
+  'proxy-authorization',
+]);
+const NEVER_FORWARDED = new Set([...NEVER_FORWARDED_ON_UPGRADE, ...WEBSOCKET_HANDSHAKE]);
 
 // What the client claims about earlier hops, replaced by what this proxy saw (xfwd).
 const FORWARDED = new Set([
@@ -29,12 +45,16 @@ export interface UpstreamHeaderOptions {
   cookieName: string;
   /** Drop the client's Forwarded / X-Forwarded-*: http-proxy's xfwd then sets its own. */
   replaceForwarded: boolean;
+  /** A WebSocket handshake: keep its `Sec-WebSocket-*` headers and ask the backend to upgrade. */
+  upgrade?: boolean;
 }
 
 /**
  * The headers the backend receives: the client's, less hop-by-hop headers, less the auth cookie
- * (other cookies kept), with `authorization` set to the session's credentials. Pure: the caller
- * decides where the result goes.
+ * (other cookies kept), with `authorization` set to the session's credentials. A WebSocket
+ * handshake also keeps `Sec-WebSocket-*` and carries `Connection: Upgrade`, `Upgrade: websocket`;
+ * any other request loses all of them (an `Upgrade` on a plain request is how h2c smuggling
+ * starts). Pure: the caller decides where the result goes.
  *
  * @example
  * upstreamHeaders({ cookie: 'a=1; Authorization=eyJ', authorization: 'Bearer x' },
@@ -46,11 +66,12 @@ export function upstreamHeaders(
   options: UpstreamHeaderOptions,
 ): IncomingHttpHeaders {
   const named = connectionTokens(incoming.connection);
+  const never = options.upgrade === true ? NEVER_FORWARDED_ON_UPGRADE : NEVER_FORWARDED;
   const out: IncomingHttpHeaders = {};
   // Names only, rather than Object.entries: no array of pairs per request.
   for (const name of Object.keys(incoming)) {
     const value = incoming[name];
-    if (NEVER_FORWARDED.has(name) || (named.has(name) && !ALWAYS_KEPT.has(name))) continue;
+    if (never.has(name) || (named.has(name) && !ALWAYS_KEPT.has(name))) continue;
     if (options.replaceForwarded && FORWARDED.has(name)) continue;
     if (name === 'cookie' && typeof value === 'string') {
       const rest = withoutCookie(value, options.cookieName);
@@ -60,6 +81,14 @@ export function upstreamHeaders(
     }
   }
   out.authorization = options.authorization;
+  if (options.upgrade === true) {
+    out.connection = 'Upgrade';
+    out.upgrade = 'websocket';
+    // http-proxy's WebSocket path sets X-Forwarded-For/-Port/-Proto but not -Host, as HTTP has.
+    if (options.replaceForwarded && incoming.host !== undefined) {
+      out['x-forwarded-host'] = incoming.host;
+    }
+  }
   return out;
 }
 

@@ -36,6 +36,8 @@ describe('resolveOptions', () => {
     assert.equal(config.proxyTimeout, undefined);
     assert.equal(config.rewriteUrls, true);
     assert.equal(config.sessionCache, undefined);
+    assert.equal(config.ws, true);
+    assert.equal(config.wsRecheckInterval, 30_000);
     assert.deepEqual(config.store, { kind: 'url', url: VALID.redis });
     assert.equal(config.jwtKey.type, 'secret');
     assert.equal(config.jwtKey.symmetricKeySize, 6);
@@ -177,6 +179,13 @@ describe('resolveOptions', () => {
     ['proxy.headers', { proxy: { headers: { cookie: 'a=1' } } }],
     ['rewriteUrls', { rewriteUrls: 'no' }],
     ['rewriteUrls', { rewriteUrls: true, proxy: { pathRewrite: { '^/a': '/b' } } }],
+    // hpm's own ws: true would proxy upgrades straight from the server, without the chain.
+    ['proxy.ws', { proxy: { ws: true } }],
+    ['proxy.headers', { proxy: { headers: { 'Sec-WebSocket-Key': 'x' } } }],
+    ['ws', { ws: 'no' }],
+    ['wsRecheckInterval', { wsRecheckInterval: 0 }],
+    ['wsRecheckInterval', { wsRecheckInterval: 1.5 }],
+    ['wsRecheckInterval', { wsRecheckInterval: 2 ** 31 }],
     ['surprise', { surprise: true }],
   ];
   for (const [option, override] of bad) {
