@@ -107,6 +107,18 @@ const SETTINGS = [
     help: 'how long in-flight requests may finish on SIGTERM (default 10000)',
   },
   {
+    flag: 'ws',
+    env: 'AUTH_PROXY_WS',
+    value: 'on|off',
+    help: 'proxy WebSocket handshakes through the same checks (off: refused with 403; default on)',
+  },
+  {
+    flag: 'ws-recheck-interval',
+    env: 'AUTH_PROXY_WS_RECHECK_INTERVAL',
+    value: 'MS',
+    help: "how often an open WebSocket's session is checked (default 30000)",
+  },
+  {
     flag: 'access-log',
     env: 'AUTH_PROXY_ACCESS_LOG',
     value: 'on|off',
@@ -140,6 +152,8 @@ export interface ServerConfig {
   clockTolerance: number;
   maxTokenLifetime: number | undefined;
   shutdownTimeout: number;
+  ws: boolean;
+  wsRecheckInterval: number;
   accessLog: boolean;
   logLevel: LogLevel;
 }
@@ -231,6 +245,8 @@ export function parseCli(
   const port = integer('port', setting('port'), 3000, problems, { min: 0, max: 65535 });
   const proxyTimeout = setting('proxy-timeout');
   const maxTokenLifetime = setting('max-token-lifetime');
+  const ws = setting('ws') ?? 'on';
+  if (ws !== 'on' && ws !== 'off') problems.push('--ws: must be on or off');
   const accessLog = setting('access-log') ?? 'on';
   if (accessLog !== 'on' && accessLog !== 'off') problems.push('--access-log: must be on or off');
   const logLevel = setting('log-level') ?? 'info';
@@ -260,6 +276,17 @@ export function parseCli(
     shutdownTimeout: integer('shutdown-timeout', setting('shutdown-timeout'), 10_000, problems, {
       min: 0,
     }),
+    ws: ws === 'on',
+    wsRecheckInterval: integer(
+      'ws-recheck-interval',
+      setting('ws-recheck-interval'),
+      30_000,
+      problems,
+      {
+        min: 1,
+        max: 2 ** 31 - 1,
+      },
+    ),
     accessLog: accessLog === 'on',
     logLevel: logLevel as LogLevel,
   };
@@ -419,6 +446,8 @@ export function routeOptions<R>(
   maxTokenLifetime: number | undefined;
   proxyTimeout: number | undefined;
   storeTimeout: number;
+  ws: boolean;
+  wsRecheckInterval: number;
 } {
   return {
     target,
@@ -430,6 +459,8 @@ export function routeOptions<R>(
     maxTokenLifetime: config.maxTokenLifetime,
     proxyTimeout: config.proxyTimeout,
     storeTimeout: config.redisTimeout,
+    ws: config.ws,
+    wsRecheckInterval: config.wsRecheckInterval,
   };
 }
 
@@ -453,6 +484,7 @@ export function helpText(): string {
     `  --help, -h${' '.repeat(24)}print this help`,
     '',
     'Endpoints: GET /healthz (process up), GET /readyz (Redis answers).',
+    'WebSockets under a route pass the same checks and are closed (4401) when their session ends.',
     'Example:',
     '  express-auth-proxy --route /mail=http://127.0.0.1:8080 --route /dav=http://127.0.0.1:8081/remote.php \\',
     '    --jwt-key-file ./jwt.key --redis redis://127.0.0.1:6379 --port 3000',

@@ -1,7 +1,7 @@
 import { createServer } from 'node:http';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Writable } from 'node:stream';
+import type { Duplex, Writable } from 'node:stream';
 import express from 'express';
 import morgan from 'morgan';
 import { authProxy } from '../auth-proxy.js';
@@ -10,12 +10,13 @@ import { routeOptions } from './cli-config.js';
 import type { ServerConfig } from './cli-config.js';
 import type { Logger } from '../logger.js';
 import { RedisSessionStore } from '../sessions/redis-session-store.js';
+import { upgradeHandler } from '../upgrade/upgrade-handler.js';
 
 export interface RunningServer {
   url: string;
   /**
    * Stops accepting connections, lets in-flight requests finish for at most
-   * `config.shutdownTimeout` ms, then closes the proxies and Redis.
+   * `config.shutdownTimeout` ms, closes open WebSockets with 1001, then closes Redis.
    */
   shutdown(): Promise<void>;
 }
@@ -55,6 +56,8 @@ export async function startServer(
   const proxies: AuthProxy[] = [];
   const server = createServer();
   const inFlight = new Set<ServerResponse>();
+  // Upgraded sockets leave Node's connection tracking: closeAllConnections() does not see them.
+  const upgraded = new Set<Duplex>();
   let closing = false;
   // While draining, a connection that finishes its request is closed rather than kept alive.
   const drainAfter = (res: ServerResponse): void => {
@@ -91,6 +94,12 @@ export async function startServer(
       if (closing) drainAfter(res);
       app(req, res);
     });
+    const handleUpgrade = upgradeHandler(app);
+    server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      upgraded.add(socket);
+      socket.once('close', () => upgraded.delete(socket));
+      handleUpgrade(req, socket, head);
+    });
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(config.port, config.host, () => {
@@ -123,10 +132,13 @@ export async function startServer(
         const timer = setTimeout(() => {
           logger.warn('express-auth-proxy: shutdown timeout, closing remaining connections');
           server.closeAllConnections();
+          for (const socket of upgraded) socket.destroy();
         }, config.shutdownTimeout);
+        // Each proxy waits for its in-flight requests, then closes its WebSockets with 1001;
+        // only then can the server, which counts upgraded sockets too, finish closing.
+        await Promise.all(proxies.map((p) => p.close()));
         await drained;
         clearTimeout(timer);
-        await Promise.all(proxies.map((p) => p.close()));
         await store.close();
       })();
       return stopped;

@@ -15,6 +15,7 @@ import { request } from '../helpers/http.js';
 import { startRedis } from '../helpers/redis-server.js';
 import type { RedisServer } from '../helpers/redis-server.js';
 import { authCookie, JWT_KEY } from '../helpers/tokens.js';
+import { closeOf, mustOpen, nextMessage, openWebSocket, startWsBackend } from '../helpers/ws.js';
 
 const CLI = fileURLToPath(new URL('../../dist/server/cli.js', import.meta.url));
 const VERSION = (
@@ -336,6 +337,26 @@ describe('express-auth-proxy CLI', () => {
       assert.ok(!server.stderr().includes('shutdown timeout'), server.stderr());
     } finally {
       agent.destroy();
+    }
+  });
+
+  it('proxies WebSockets through the same checks, and closes them with 1001 on SIGTERM', async () => {
+    const ws = await startWsBackend();
+    const server = await serve(serverArgs('--target', ws.url, '--ws-recheck-interval', '60000'));
+    try {
+      const refused = await openWebSocket(`${server.url}/live`);
+      assert.equal(refused.kind === 'refused' && refused.status, 401);
+      const client = await mustOpen(`${server.url}/live`, { cookie: authCookie('sid') });
+      client.send('hello');
+      assert.equal((await nextMessage(client)).data.toString(), 'hello');
+      const closed = closeOf(client);
+      const code = stop(server);
+      assert.deepEqual(await closed, { code: 1001, reason: 'server shutting down' });
+      assert.equal(await code, 0);
+      assert.equal(ws.handshakes.length, 1);
+    } finally {
+      await stop(server);
+      await ws.close();
     }
   });
 

@@ -47,11 +47,28 @@ describe('parseCli', () => {
     assert.equal(c.logLevel, 'info');
     assert.equal(c.proxyTimeout, undefined);
     assert.equal(c.maxTokenLifetime, undefined);
+    assert.equal(c.ws, true);
+    assert.equal(c.wsRecheckInterval, 30_000);
   });
 
   it('reads --max-token-lifetime and its environment twin', () => {
     assert.equal(config([...BASE, '--max-token-lifetime', '3600']).maxTokenLifetime, 3600);
     assert.equal(config(BASE, { AUTH_PROXY_MAX_TOKEN_LIFETIME: '60' }).maxTokenLifetime, 60);
+  });
+
+  it('reads the WebSocket settings and checks them', () => {
+    const c = config([...BASE, '--ws', 'off', '--ws-recheck-interval', '5000']);
+    assert.deepEqual([c.ws, c.wsRecheckInterval], [false, 5000]);
+    assert.equal(config(BASE, { AUTH_PROXY_WS_RECHECK_INTERVAL: '700' }).wsRecheckInterval, 700);
+    const found = problems([...BASE, '--ws', 'maybe', '--ws-recheck-interval', '0']);
+    assert.ok(
+      found.some((p) => p.startsWith('--ws:')),
+      found.join(' | '),
+    );
+    assert.ok(
+      found.some((p) => p.startsWith('--ws-recheck-interval:')),
+      found.join(' | '),
+    );
   });
 
   it('takes every setting from its environment twin, flags winning', () => {
