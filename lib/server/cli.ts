@@ -85,8 +85,10 @@ async function main(): Promise<number> {
     process.once('SIGTERM', resolve);
     process.once('SIGINT', resolve);
   });
+  // Shutdown first stops listening, synchronously: whoever reads this line can no longer connect.
+  const stopped = server.shutdown();
   logger.info(`${signal}: finishing in-flight requests`);
-  await server.shutdown();
+  await stopped;
   logger.info('stopped');
   return 0;
 }
