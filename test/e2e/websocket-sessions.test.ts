@@ -127,6 +127,16 @@ describe('open WebSockets end with their session', () => {
     assert.equal((await closed).code, 4401);
   });
 
+  it('closes at once when the session cache hears of the deletion from Redis', async () => {
+    await redis.set(ALICE, SESSION);
+    await start({ sessionCache: true, wsRecheckInterval: 600_000 });
+    const ws = await mustOpen(`${proxy.url}/app/live`, { cookie: authCookie(ALICE) });
+    const closed = closeOf(ws);
+    // Any client of the same Redis (the login site), not through the proxy.
+    await redis.del(ALICE);
+    assert.equal((await closed).code, 4401);
+  });
+
   it('keeps the socket when the store reports a change that leaves the session valid', async () => {
     const store = new MemorySessionStore();
     await store.set(ALICE, { credentials: CREDENTIALS });
