@@ -67,37 +67,10 @@ export function createProxy(config: Config, respond: Responder, live: LiveSocket
     proxyServer.on(
       'proxyRes',
       (proxyRes: IncomingMessage, req: IncomingMessage, res: ServerResponse) => {
-        const refusal = backendAuthRefusal(proxyRes.statusCode, proxyRes.headers);
-        if (refusal !== undefined) {
-          const error = new AuthProxyError(
-            refusal,
-            refusal === 'ERR_CREDENTIALS_REJECTED'
-              ? `backend of mount ${mountOf(req)} rejected the session's credentials`
-              : `backend of mount ${mountOf(req)} asked for proxy authentication (407)`,
-          );
-          withhold(proxyRes, error.status, res.shouldKeepAlive);
-          answer(error, req, res);
-          return;
-        }
+        if (!screenResponse(proxyRes, req, res)) return;
         const scope = scopeOf(req);
-        if (scope !== undefined) scope.upstreamResponded = true;
-        // Runs before http-proxy copies the headers: the backend's connection management is
-        // its hop's, and ours decides keep-alive (closed while a server drains, for example).
-        dropResponseHopByHop(proxyRes.headers, res.shouldKeepAlive);
-        dropChallenges(proxyRes.headers);
         rewriter.response(proxyRes, req, res, scope?.publicPrefix ?? '', (error) => {
           answer(error, req, res);
-        });
-        // http-proxy leaves the client waiting when the backend dies mid-body: cut it instead. (When
-        // the client left first, there is nobody to tell.)
-        proxyRes.once('close', () => {
-          if (!proxyRes.complete && !res.destroyed) {
-            answer(
-              new AuthProxyError('ERR_UPSTREAM_FAILED', 'backend broke off its response'),
-              req,
-              res,
-            );
-          }
         });
       },
     );
@@ -111,7 +84,61 @@ export function createProxy(config: Config, respond: Responder, live: LiveSocket
       proxyTimeout: config.proxyTimeout,
       live,
       refusal: (proxyReq, req) => leavingRefusal(proxyReq, req, upstream.targetPath),
+      // The backend answered a handshake without upgrading: the client gets that answer as it
+      // would over HTTP, through the response bound to the socket.
+      refused: (proxyRes, req) => {
+        const res = upgradeOf(req)?.res;
+        if (res === undefined) {
+          proxyRes.destroy();
+        } else if (screenResponse(proxyRes, req, res)) {
+          res.writeHead(proxyRes.statusCode ?? 502, proxyRes.headers);
+          proxyRes.pipe(res);
+        }
+      },
     });
+  };
+
+  /**
+   * What every backend answer goes through before the client sees any of it: a login-box
+   * challenge or a 407 becomes our own refusal (false), anything else loses the backend's
+   * connection-level headers and challenges (true: pass it on), and is cut if the backend breaks
+   * off its body.
+   */
+  const screenResponse = (
+    proxyRes: IncomingMessage,
+    req: IncomingMessage,
+    res: ServerResponse,
+  ): boolean => {
+    const refusal = backendAuthRefusal(proxyRes.statusCode, proxyRes.headers);
+    if (refusal !== undefined) {
+      const error = new AuthProxyError(
+        refusal,
+        refusal === 'ERR_CREDENTIALS_REJECTED'
+          ? `backend of mount ${mountOf(req)} rejected the session's credentials`
+          : `backend of mount ${mountOf(req)} asked for proxy authentication (407)`,
+      );
+      withhold(proxyRes, error.status, res.shouldKeepAlive);
+      answer(error, req, res);
+      return false;
+    }
+    const scope = scopeOf(req);
+    if (scope !== undefined) scope.upstreamResponded = true;
+    // Runs before http-proxy copies the headers: the backend's connection management is
+    // its hop's, and ours decides keep-alive (closed while a server drains, for example).
+    dropResponseHopByHop(proxyRes.headers, res.shouldKeepAlive);
+    dropChallenges(proxyRes.headers);
+    // http-proxy leaves the client waiting when the backend dies mid-body: cut it instead. (When
+    // the client left first, there is nobody to tell.)
+    proxyRes.once('close', () => {
+      if (!proxyRes.complete && !res.destroyed) {
+        answer(
+          new AuthProxyError('ERR_UPSTREAM_FAILED', 'backend broke off its response'),
+          req,
+          res,
+        );
+      }
+    });
+    return true;
   };
 
   // Runs inside http-proxy's event listeners, where a throw would take the process down.

@@ -3,7 +3,6 @@ import type { Duplex } from 'node:stream';
 import type { EventEmitter } from 'node:events';
 import { AuthProxyError } from '../errors.js';
 import { scopeOf } from '../chain/scope.js';
-import { dropResponseHopByHop } from '../chain/upstream-headers.js';
 import type { LiveSockets } from './live-sockets.js';
 
 export interface UpstreamUpgradeOptions {
@@ -11,6 +10,8 @@ export interface UpstreamUpgradeOptions {
   live: LiveSockets;
   /** The proxy stage's own check of every request leaving (credentials, path). */
   refusal: (proxyReq: ClientRequest, req: IncomingMessage) => AuthProxyError | undefined;
+  /** Answers the client when the backend answered the handshake without upgrading. */
+  refused: (proxyRes: IncomingMessage, req: IncomingMessage) => void;
 }
 
 /**
@@ -23,15 +24,15 @@ export function watchUpstreamUpgrades(
   proxyServer: EventEmitter,
   options: UpstreamUpgradeOptions,
 ): void {
-  const { proxyTimeout, live, refusal } = options;
+  const { proxyTimeout, live, refusal, refused } = options;
   // http-proxy pipes the sockets together between its 'upgrade' listener and its 'open' event;
   // the live socket takes over only once that pipe exists.
   const opening = new WeakMap<Duplex, () => void>();
 
   proxyServer.on('proxyReqWs', (proxyReq: ClientRequest, req: IncomingMessage, socket: Duplex) => {
-    const refused = refusal(proxyReq, req);
-    if (refused !== undefined) {
-      proxyReq.destroy(refused);
+    const problem = refusal(proxyReq, req);
+    if (problem !== undefined) {
+      proxyReq.destroy(problem);
       return;
     }
     // A client that leaves before the backend answers must not leave an upstream socket behind.
@@ -54,13 +55,19 @@ export function watchUpstreamUpgrades(
       });
     }
     const scope = scopeOf(req);
-    // The backend refused the upgrade. Runs before http-proxy's own listener, which writes these
-    // headers raw on the socket, pipes the de-chunked body after them and closes the socket: a
-    // `Transfer-Encoding: chunked` or keep-alive header would lie about that body.
-    proxyReq.once('response', (proxyRes: IncomingMessage) => {
-      if (scope !== undefined) scope.upstreamResponded = true;
-      dropResponseHopByHop(proxyRes.headers, false);
-      Reflect.deleteProperty(proxyRes.headers, 'transfer-encoding');
+    // The backend answered without upgrading. http-proxy's own listener, which it adds right after
+    // this event, would write that answer's head raw on the socket and pipe the de-chunked body
+    // after it, past every check of the HTTP path (challenges, hop-by-hop headers, framing). It is
+    // removed before any answer can arrive: the next tick comes before any I/O.
+    const answered = (proxyRes: IncomingMessage): void => {
+      refused(proxyRes, req);
+    };
+    proxyReq.once('response', answered);
+    process.nextTick(() => {
+      for (const listener of proxyReq.listeners('response')) {
+        if (listener !== answered)
+          proxyReq.off('response', listener as (...args: unknown[]) => void);
+      }
     });
     proxyReq.once('upgrade', (_proxyRes: IncomingMessage, upstream: Duplex) => {
       socket.off('close', abandon);

@@ -233,7 +233,7 @@ describe('refused handshakes get the HTTP answer and never reach the backend', (
   it('passes on what the backend answers when it refuses the upgrade itself', async () => {
     const refusing = createServer((_req, res) => res.end());
     refusing.on('upgrade', (_req: IncomingMessage, socket) => {
-      // Chunked, as a framework's error page would be: the proxy relays it de-chunked.
+      // Chunked, as a framework's error page would be.
       socket.end(
         'HTTP/1.1 403 Forbidden\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n' +
           'Connection: keep-alive\r\n\r\n7\r\nnot you\r\n0\r\n\r\n',
@@ -245,11 +245,34 @@ describe('refused handshakes get the HTTP answer and never reach the backend', (
       const handshake = await openWebSocket(`${proxy.url}/live`, { cookie });
       assert.equal(handshake.kind, 'refused');
       assert.equal(handshake.status, 403);
+      // Framed as the client receives it (re-chunked), not as the backend sent it.
       assert.equal(handshake.body, 'not you');
-      assert.equal(handshake.headers['transfer-encoding'], undefined);
       assert.equal(handshake.headers.connection, 'close');
+      assert.equal(handshake.headers['content-type'], 'text/plain');
     } finally {
       await close(refusing);
+    }
+  });
+
+  it("answers 401 ERR_CREDENTIALS_REJECTED, withholding the backend's own, when it challenges", async () => {
+    const challenging = createServer((_req, res) => res.end());
+    challenging.on('upgrade', (_req: IncomingMessage, socket: Duplex) => {
+      socket.end(
+        'HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm="mail"\r\n' +
+          'Content-Length: 14\r\nConnection: close\r\n\r\nbackend secret',
+      );
+    });
+    const url = await listen(challenging);
+    try {
+      proxy = await startProxyApp({ '/': options({ target: url }) }, undefined, { upgrades: {} });
+      const handshake = await openWebSocket(`${proxy.url}/live`, { cookie });
+      assert.equal(handshake.kind, 'refused');
+      assert.equal(handshake.status, 401);
+      assert.match(handshake.body, /ERR_CREDENTIALS_REJECTED/);
+      assert.equal(handshake.headers['www-authenticate'], undefined);
+      assert.ok(logger.lines.some((line) => line.includes('ERR_CREDENTIALS_REJECTED')));
+    } finally {
+      await close(challenging);
     }
   });
 
