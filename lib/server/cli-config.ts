@@ -243,8 +243,6 @@ export function parseCli(
   if (redis === undefined) problems.push('--redis: required, a redis:// URL (or AUTH_PROXY_REDIS)');
 
   const port = integer('port', setting('port'), 3000, problems, { min: 0, max: 65535 });
-  const proxyTimeout = setting('proxy-timeout');
-  const maxTokenLifetime = setting('max-token-lifetime');
   const ws = setting('ws') ?? 'on';
   if (ws !== 'on' && ws !== 'off') problems.push('--ws: must be on or off');
   const accessLog = setting('access-log') ?? 'on';
@@ -263,30 +261,16 @@ export function parseCli(
     cookieName: setting('cookie-name'),
     host: setting('host') ?? '127.0.0.1',
     port,
-    proxyTimeout:
-      proxyTimeout === undefined
-        ? undefined
-        : integer('proxy-timeout', proxyTimeout, 0, problems, { min: 1 }),
-    redisTimeout: integer('redis-timeout', setting('redis-timeout'), 1000, problems, { min: 1 }),
-    clockTolerance: integer('clock-tolerance', setting('clock-tolerance'), 0, problems, { min: 0 }),
-    maxTokenLifetime:
-      maxTokenLifetime === undefined
-        ? undefined
-        : integer('max-token-lifetime', maxTokenLifetime, 0, problems, { min: 1 }),
+    // authProxy options: its validation (checkWithAuthProxy below) is the one that judges them.
+    proxyTimeout: optionNumber(setting('proxy-timeout')),
+    redisTimeout: optionNumber(setting('redis-timeout')) ?? 1000,
+    clockTolerance: optionNumber(setting('clock-tolerance')) ?? 0,
+    maxTokenLifetime: optionNumber(setting('max-token-lifetime')),
     shutdownTimeout: integer('shutdown-timeout', setting('shutdown-timeout'), 10_000, problems, {
       min: 0,
     }),
     ws: ws === 'on',
-    wsRecheckInterval: integer(
-      'ws-recheck-interval',
-      setting('ws-recheck-interval'),
-      30_000,
-      problems,
-      {
-        min: 1,
-        max: 2 ** 31 - 1,
-      },
-    ),
+    wsRecheckInterval: optionNumber(setting('ws-recheck-interval')) ?? 30_000,
     accessLog: accessLog === 'on',
     logLevel: logLevel as LogLevel,
   };
@@ -295,6 +279,7 @@ export function parseCli(
   if (redis === undefined) skip.add('redis');
   checkWithAuthProxy(config, skip, problems);
   const checkOnly = flags['check-config'] === true;
+  // Also false for a bad --redis-timeout, which the ping would use.
   const redisOk = redis !== undefined && !problems.some((p) => p.startsWith('--redis'));
   return {
     command: problems.length === 0 ? { kind: 'serve', config, checkOnly } : undefined,
@@ -366,7 +351,10 @@ function secret(
   if (file === undefined) return value;
   try {
     // Key files are usually written with a final newline that is not part of the secret.
-    return readFile(file).replace(/\r?\n$/, '');
+    const content = readFile(file).replace(/\r?\n$/, '');
+    if (content.trim() !== '') return content;
+    problems.push(`--${name}-file ${file}: empty`);
+    return undefined;
   } catch (err) {
     problems.push(
       `--${name}-file ${file}: cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'})`,
@@ -375,6 +363,16 @@ function secret(
   }
 }
 
+/**
+ * A setting that is an authProxy option, as a number for authProxy's validation to judge, so that
+ * a bad value gets one message in one wording: plain decimal notation, anything else NaN.
+ */
+function optionNumber(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  return /^-?\d+(\.\d+)?$/.test(value) ? Number(value) : Number.NaN;
+}
+
+/** A setting of the server alone (not an authProxy option), checked here. */
 function integer(
   name: SettingName,
   value: string | undefined,
@@ -401,6 +399,7 @@ const FLAG_OF: Readonly<Record<string, string>> = {
   maxTokenLifetime: '--max-token-lifetime',
   proxyTimeout: '--proxy-timeout',
   storeTimeout: '--redis-timeout',
+  wsRecheckInterval: '--ws-recheck-interval',
 };
 
 /**

@@ -6,6 +6,7 @@ import type { ServerConfig } from '../../lib/server/cli-config.js';
 const FILES: Record<string, string> = {
   '/keys/jwt': 'file-secret\n',
   '/keys/creds': `${'ab'.repeat(32)}\r\n`,
+  '/keys/newline': '\n',
 };
 const readFile = (path: string): string => {
   const content = FILES[path];
@@ -184,28 +185,76 @@ describe('parseCli', () => {
       '--port: must be a whole number >= 0 and <= 65535',
     ],
     [
-      'a bad timeout',
+      'a zero timeout',
       [...BASE, '--proxy-timeout', '0'],
-      '--proxy-timeout: must be a whole number >= 1',
+      '--proxy-timeout: must be a whole number of milliseconds > 0',
+    ],
+    [
+      'a fractional timeout',
+      [...BASE, '--proxy-timeout', '1.5'],
+      '--proxy-timeout: must be a whole number of milliseconds > 0',
+    ],
+    [
+      'a timeout that is not a number',
+      [...BASE, '--proxy-timeout', '5s'],
+      '--proxy-timeout: must be a whole number of milliseconds > 0',
+    ],
+    [
+      'a fractional Redis timeout',
+      [...BASE, '--redis-timeout', '2.5'],
+      '--redis-timeout: must be a whole number of milliseconds > 0',
+    ],
+    [
+      'a negative clock tolerance',
+      [...BASE, '--clock-tolerance=-1'],
+      '--clock-tolerance: must be a number of seconds >= 0',
     ],
     [
       'a bad token lifetime',
       [...BASE, '--max-token-lifetime', '0'],
-      '--max-token-lifetime: must be a whole number >= 1',
+      '--max-token-lifetime: must be a whole number of seconds > 0',
     ],
+    [
+      'a port that is not a number',
+      [...BASE, '--port', '80a'],
+      '--port: must be a whole number >= 0 and <= 65535',
+    ],
+    [
+      'a bad shutdown timeout',
+      [...BASE, '--shutdown-timeout', '1.5'],
+      '--shutdown-timeout: must be a whole number >= 0',
+    ],
+    [
+      'a key file holding only a newline',
+      ['--target', 'http://x', '--jwt-key-file', '/keys/newline', '--redis', 'redis://r'],
+      '--jwt-key-file /keys/newline: empty',
+    ],
+    [
+      'a credentials key file holding only a newline',
+      [...BASE, '--credentials-key-file', '/keys/newline'],
+      '--credentials-key-file /keys/newline: empty',
+    ],
+    ['a bad cookie name', [...BASE, '--cookie-name', 'a b'], '--cookie-name: must be'],
     ['a bad access log', [...BASE, '--access-log', 'yes'], '--access-log: must be on or off'],
     ['a bad log level', [...BASE, '--log-level', 'loud'], '--log-level: must be one of'],
     ['an unknown flag', [...BASE, '--prot', '1'], "Unknown option '--prot'"],
   ];
+  // One bad value, one message: never a second one from authProxy's own validation in other words.
   for (const [name, argv, expected] of bad) {
-    it(`reports ${name}`, () => {
+    it(`reports ${name}, once`, () => {
       const found = problems(argv);
-      assert.ok(
-        found.some((p) => p.includes(expected)),
-        `${expected} not in ${found.join(' | ')}`,
-      );
+      assert.equal(found.length, 1, found.join(' | '));
+      assert.ok(found[0]?.includes(expected), `${expected} not in ${found.join(' | ')}`);
     });
   }
+
+  it('reads the timeouts of the environment the same way, with the same message', () => {
+    assert.equal(config(BASE, { AUTH_PROXY_PROXY_TIMEOUT: '250' }).proxyTimeout, 250);
+    assert.equal(config(BASE, { AUTH_PROXY_CLOCK_TOLERANCE: '1.5' }).clockTolerance, 1.5);
+    assert.deepEqual(problems(BASE, { AUTH_PROXY_PROXY_TIMEOUT: '1.5' }), [
+      '--proxy-timeout: must be a whole number of milliseconds > 0',
+    ]);
+  });
 
   it('recognises --help and --version before anything else', () => {
     assert.deepEqual(parseCli(['--help', '--port', 'x'], {}, readFile).command, { kind: 'help' });
