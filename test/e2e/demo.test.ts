@@ -23,7 +23,7 @@ async function login(demo: Demo, username: string, password: string): Promise<st
   });
   assert.equal(reply.status, 303);
   const setCookie = reply.headers['set-cookie']?.[0] ?? '';
-  assert.match(setCookie, /^Authorization=[^;]+; Path=\/; Max-Age=3600; HttpOnly; SameSite=Lax$/);
+  assert.match(setCookie, /^Authorization=[^;]+; Max-Age=3600; Path=\/; HttpOnly; SameSite=Lax$/);
   return setCookie.split(';', 1)[0] ?? '';
 }
 

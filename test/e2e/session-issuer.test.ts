@@ -137,7 +137,7 @@ describe('session cookies', () => {
   it('is HttpOnly, SameSite=Lax, Secure, Path=/ with a matching Max-Age', () => {
     assert.equal(
       sessionCookie(session),
-      'Authorization=ZXlK; Path=/; Max-Age=3600; HttpOnly; SameSite=Lax; Secure',
+      'Authorization=ZXlK; Max-Age=3600; Path=/; HttpOnly; Secure; SameSite=Lax',
     );
     assert.deepEqual(sessionCookieOptions(3600), {
       httpOnly: true,
@@ -152,7 +152,7 @@ describe('session cookies', () => {
     assert.ok(!sessionCookie(session, { secure: false }).includes('Secure'));
     assert.equal(
       clearSessionCookie({ domain: 'example.test' }),
-      'Authorization=; Path=/; Domain=example.test; Max-Age=0; HttpOnly; SameSite=Lax; Secure',
+      'Authorization=; Max-Age=0; Domain=example.test; Path=/; HttpOnly; Secure; SameSite=Lax',
     );
   });
 });
