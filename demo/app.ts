@@ -4,11 +4,12 @@ import type { AddressInfo } from 'node:net';
 import type { Writable } from 'node:stream';
 import cookieParser from 'cookie-parser';
 import express from 'express';
-import type { Request } from 'express';
+import type { ErrorRequestHandler, Request } from 'express';
 import jwt from 'jsonwebtoken';
 import morgan from 'morgan';
 import {
   authProxy,
+  AuthProxyError,
   clearSessionCookie,
   createSession,
   destroySession,
@@ -33,6 +34,8 @@ export interface DemoOptions {
 export interface Demo {
   url: string;
   storeKind: 'memory' | 'redis';
+  /** Set when Redis did not answer at start-up: one line for the operator. */
+  storeProblem: string | undefined;
   close(): Promise<void>;
 }
 
@@ -50,6 +53,15 @@ export async function startDemo(options: DemoOptions = {}): Promise<Demo> {
     options.redisUrl === undefined
       ? new MemorySessionStore()
       : new RedisSessionStore(options.redisUrl, { keyPrefix: 'demo:' });
+  const storeProblem =
+    store instanceof RedisSessionStore
+      ? await store.ping().then(
+          () => undefined,
+          () =>
+            // The host only: a Redis URL may carry a password.
+            `Redis at ${new URL(options.redisUrl ?? '').host} does not answer: pages that need a session answer 503 until it does (leave REDIS_URL empty to keep sessions in memory)`,
+        )
+      : undefined;
   const [mail, dav] = await Promise.all([startMailBackend(), startDavBackend()]);
 
   const app = express();
@@ -98,6 +110,23 @@ export async function startDemo(options: DemoOptions = {}): Promise<Demo> {
     res.redirect(303, '/');
   });
 
+  // The portal's own failures (a session store that does not answer...) get the demo's page:
+  // Express's default one shows a stack trace outside production.
+  const failure: ErrorRequestHandler = function demoFailure(err: unknown, _req, res, _next) {
+    const known = err instanceof AuthProxyError;
+    if (!known) console.error(`demo: ${err instanceof Error ? err.message : String(err)}`);
+    if (res.headersSent) {
+      res.destroy();
+      return;
+    }
+    const status = known ? err.status : 500;
+    res
+      .status(status)
+      .type('html')
+      .send(errorPage(status, known ? err.code : 'ERR_INTERNAL'));
+  };
+  app.use(failure);
+
   const server = createServer(app);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -107,6 +136,7 @@ export async function startDemo(options: DemoOptions = {}): Promise<Demo> {
   return {
     url: `http://localhost:${port}`,
     storeKind: options.redisUrl === undefined ? 'memory' : 'redis',
+    storeProblem,
     async close() {
       await new Promise<void>((resolve) => {
         server.close(() => {
@@ -187,7 +217,14 @@ ${rows}
 }
 
 function errorPage(status: number, code: string): string {
-  const title = status === 401 ? 'Not logged in' : 'The backend cannot be reached';
+  const title =
+    status === 401
+      ? 'Not logged in'
+      : code === 'ERR_STORE_UNAVAILABLE'
+        ? 'The session store cannot be reached'
+        : code.startsWith('ERR_UPSTREAM_')
+          ? 'The backend cannot be reached'
+          : 'Something went wrong';
   return page(
     title,
     `<h1 id="status">${status} ${escapeHtml(title)}</h1>
