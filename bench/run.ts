@@ -7,7 +7,8 @@
 // Needs: redis-server on PATH (Debian/Ubuntu: apt-get install redis-server; macOS: brew install
 // redis). Knobs: BENCH_SECONDS, BENCH_ROUNDS, BENCH_WARMUP (seconds per row, once),
 // BENCH_CONNECTIONS ("1,50"), BENCH_SIZES ("100,65536"), BENCH_ONLY (subject ids), BENCH_RELAY_MS,
-// BENCH_PROFILE (subject ids to run under --cpu-prof), BENCH_OUT (output folder), BENCH_QUICK=1
+// BENCH_PROFILE (subject ids to run under --cpu-prof), BENCH_NODE_ARGS (more Node flags for the
+// subjects, e.g. --trace-gc), BENCH_OUT (output folder), BENCH_QUICK=1
 // (a smoke run: 1 round of 1 s, 100 B and 50 connections only, written to bench/results/quick).
 import { fork } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
@@ -44,6 +45,7 @@ const ONLY =
 const BASELINE =
   env.BENCH_BASELINE === undefined || env.BENCH_BASELINE === '' ? undefined : env.BENCH_BASELINE;
 const PROFILE = new Set((env.BENCH_PROFILE ?? '').split(',').filter((s) => s !== ''));
+const NODE_ARGS = (env.BENCH_NODE_ARGS ?? '').split(' ').filter((arg) => arg !== '');
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const OUT = env.BENCH_OUT ?? join(ROOT, 'bench', 'results', quick ? 'quick' : '');
 const TSX = import.meta.resolve('tsx');
@@ -321,7 +323,11 @@ try {
       const profile = PROFILE.has(subject.id)
         ? ['--cpu-prof', '--cpu-prof-dir', join(OUT, 'profiles', subject.id)]
         : [];
-      const child = new Child('./subject.ts', [JSON.stringify(subject.spec(urls))], profile);
+      const child = new Child(
+        './subject.ts',
+        [JSON.stringify(subject.spec(urls))],
+        [...profile, ...NODE_ARGS],
+      );
       children.push(child);
       const message = await child.next<SubjectMessage>();
       if (message.type === 'ready') running.push({ subject, child, url: message.url });
@@ -371,7 +377,9 @@ try {
   }
   const samples = new Map<string, Sample[]>();
   for (let round = 1; round <= ROUNDS; round++) {
-    for (const row of rows) {
+    // Every other round runs backwards, so that the place in a round (first after the pause, or
+    // right after another subject's load) does not favour one subject in the ratios.
+    for (const row of round % 2 === 1 ? rows : [...rows].reverse()) {
       const sample = await measure(loader, row.running, row, round);
       const list = samples.get(row.id) ?? [];
       list.push(sample);
