@@ -158,7 +158,7 @@ export function createProxy(config: Config, respond: Responder, live: LiveSocket
     target: config.target,
     agent,
     ejectPlugins: true,
-    plugins: [debugProxyErrorsPlugin, authPlugin],
+    plugins: [socketErrorGuards, authPlugin],
   });
 
   const middleware: RequestHandler = function proxyToBackend(req, res, next): void {
@@ -207,6 +207,23 @@ export function createProxy(config: Config, respond: Responder, live: LiveSocket
     },
   };
 }
+
+/**
+ * http-proxy-middleware's `debugProxyErrorsPlugin` (listeners that keep socket errors from
+ * crashing the process), less its 'proxyRes' listener, which destroys the backend's response
+ * when the client's closes before its end: `checkUpstreamRequest` already destroys the whole
+ * upstream request then, so that listener only cost a closure and a listener per request.
+ */
+const socketErrorGuards: Plugin = (proxyServer, options) => {
+  const on = proxyServer.on.bind(proxyServer);
+  const withoutProxyRes = Object.create(proxyServer, {
+    on: {
+      value: (event: string, listener: (...args: unknown[]) => void) =>
+        event === 'proxyRes' ? withoutProxyRes : on(event, listener),
+    },
+  }) as typeof proxyServer;
+  debugProxyErrorsPlugin(withoutProxyRes, options);
+};
 
 /**
  * `createProxyMiddleware`, less one listener. On its first request, each http-proxy-middleware

@@ -14,7 +14,7 @@ export interface Scope {
   /** The client's own headers, set aside while http-proxy reads the rewritten ones. */
   clientHeaders?: IncomingHttpHeaders | undefined;
   /** The mount point as the client spelled it (`req.baseUrl`), to translate URLs back. */
-  publicPrefix?: string;
+  publicPrefix?: string | undefined;
   /**
    * Set once the backend's response arrived: http-proxy has then put its status and headers on
    * the response, so a later failure can only cut the connection.
@@ -38,8 +38,21 @@ const UPGRADE = Symbol('express-auth-proxy.upgrade');
 
 type ScopedRequest = IncomingMessage & { [SCOPE]?: Scope; [UPGRADE]?: Upgrade };
 
-export function setScope(req: IncomingMessage, scope: Scope): void {
+/**
+ * Opens the request's scope once its token is verified. Every field exists from the start, so
+ * that the later stages fill the object in place rather than grow it.
+ */
+export function openScope(req: IncomingMessage, sid: string, exp: number): Scope {
+  const scope: Scope = {
+    sid,
+    exp,
+    authorization: undefined,
+    clientHeaders: undefined,
+    publicPrefix: undefined,
+    upstreamResponded: false,
+  };
   (req as ScopedRequest)[SCOPE] = scope;
+  return scope;
 }
 
 export function scopeOf(req: IncomingMessage): Scope | undefined {

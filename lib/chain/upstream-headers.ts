@@ -97,20 +97,38 @@ export function upstreamHeaders(
  * decision, which http-proxy then copies instead of the backend's.
  */
 export function dropResponseHopByHop(headers: IncomingHttpHeaders, keepAlive: boolean): void {
-  // In place: http-proxy copies from this very object after the 'proxyRes' event.
+  // In place: http-proxy copies from this very object after the 'proxyRes' event. `connection`
+  // itself is overwritten below rather than deleted: deleting a property that is not the last one
+  // added turns the object into a slow dictionary, for http-proxy to copy.
   for (const name of connectionTokens(headers.connection)) {
-    if (!ALWAYS_KEPT.has(name)) Reflect.deleteProperty(headers, name);
+    if (name !== 'connection' && !ALWAYS_KEPT.has(name)) deleteHeader(headers, name);
   }
-  for (const name of HOP_BY_HOP) Reflect.deleteProperty(headers, name);
+  for (const name of HOP_BY_HOP) {
+    if (name !== 'connection') deleteHeader(headers, name);
+  }
   headers.connection = keepAlive ? 'keep-alive' : 'close';
 }
 
-// Most requests name nothing in Connection: share one empty set rather than allocate per request.
+function deleteHeader(headers: IncomingHttpHeaders, name: string): void {
+  if (headers[name] !== undefined) Reflect.deleteProperty(headers, name);
+}
+
+// Most messages name nothing in Connection, or only `keep-alive` or `close`: share one set for
+// each of these rather than allocate one per message.
 const NO_TOKENS: ReadonlySet<string> = new Set();
+const COMMON_TOKENS: ReadonlyMap<string, ReadonlySet<string>> = new Map(
+  ['keep-alive', 'Keep-Alive', 'close', 'Close'].map((value) => [
+    value,
+    new Set([value.toLowerCase()]),
+  ]),
+);
 
 function connectionTokens(connection: string | undefined): ReadonlySet<string> {
   if (connection === undefined) return NO_TOKENS;
-  return new Set(connection.split(',').map((token) => token.trim().toLowerCase()));
+  return (
+    COMMON_TOKENS.get(connection) ??
+    new Set(connection.split(',').map((token) => token.trim().toLowerCase()))
+  );
 }
 
 // Schemes a browser answers with its own login box. The credentials are the session's to send:

@@ -5,7 +5,7 @@ import { hasConflictingCookies } from './cookie-header.js';
 import { tokenFromCookieValue } from './cookie-token.js';
 import { AuthProxyError } from '../errors.js';
 import type { Config } from '../options.js';
-import { setScope } from './scope.js';
+import { openScope } from './scope.js';
 import { nowSeconds, VerifiedClaimsCache } from './verified-claims.js';
 import type { Claims } from './verified-claims.js';
 
@@ -53,7 +53,7 @@ export function verifyToken(config: Config): RequestHandler {
   const accept = (req: ClaimsRequest, claims: unknown): void => {
     const sid = takeSid(claims, config);
     // takeSid has checked exp: a live WebSocket of this request ends at it.
-    setScope(req, { sid, exp: (claims as { exp: number }).exp, authorization: undefined });
+    openScope(req, sid, (claims as { exp: number }).exp);
   };
 
   return function verifyToken(req: ClaimsRequest, res, next): void {
