@@ -16,6 +16,7 @@ import {
   MemorySessionStore,
   RedisSessionStore,
   sessionCookie,
+  upgradeHandler,
 } from '../lib/index.js';
 import type { ErrorHandler, SessionStore } from '../lib/index.js';
 import { startDavBackend, startMailBackend } from './backends.js';
@@ -41,6 +42,9 @@ export interface Demo {
 
 const COOKIE = 'Authorization';
 const TTL_SECONDS = 3600;
+// The in-memory store reports a logout at once; Redis alone does not, so open WebSockets are
+// rechecked this often (the library's default is 30 s).
+const WS_RECHECK_MS = 2000;
 
 /**
  * The whole flow on one machine: a login portal that issues sessions, and two Basic-auth-only
@@ -62,7 +66,10 @@ export async function startDemo(options: DemoOptions = {}): Promise<Demo> {
             `Redis at ${new URL(options.redisUrl ?? '').host} does not answer: pages that need a session answer 503 until it does (leave REDIS_URL empty to keep sessions in memory)`,
         )
       : undefined;
-  const [mail, dav] = await Promise.all([startMailBackend(), startDavBackend()]);
+  const [mail, dav] = await Promise.all([
+    startMailBackend(WS_RECHECK_MS / 1000),
+    startDavBackend(),
+  ]);
 
   const app = express();
   app.disable('x-powered-by');
@@ -76,7 +83,13 @@ export async function startDemo(options: DemoOptions = {}): Promise<Demo> {
   const onError: ErrorHandler = (err, _req, res) => {
     res.status(err.status).type('html').send(errorPage(err.status, err.code));
   };
-  const mailProxy = authProxy({ target: mail.url, jwtKey, redis: store, onError });
+  const mailProxy = authProxy({
+    target: mail.url,
+    jwtKey,
+    redis: store,
+    onError,
+    wsRecheckInterval: WS_RECHECK_MS,
+  });
   const davProxy = authProxy({ target: `${dav.url}/remote.php`, jwtKey, redis: store, onError });
   app.use('/mail', mailProxy);
   app.use('/dav', davProxy);
@@ -128,6 +141,8 @@ export async function startDemo(options: DemoOptions = {}): Promise<Demo> {
   app.use(failure);
 
   const server = createServer(app);
+  // WebSocket handshakes (the mail backend's live page) go through the same mounts and checks.
+  server.on('upgrade', upgradeHandler(app));
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(options.port ?? 3000, options.host ?? '127.0.0.1', resolve);
@@ -138,13 +153,16 @@ export async function startDemo(options: DemoOptions = {}): Promise<Demo> {
     storeKind: options.redisUrl === undefined ? 'memory' : 'redis',
     storeProblem,
     async close() {
-      await new Promise<void>((resolve) => {
+      const stopped = new Promise<void>((resolve) => {
         server.close(() => {
           resolve();
         });
-        server.closeAllConnections();
       });
-      await Promise.all([mailProxy.close(), davProxy.close(), mail.close(), dav.close()]);
+      server.closeAllConnections();
+      // The server counts upgraded sockets too: the mounts close their WebSockets (1001) first.
+      await Promise.all([mailProxy.close(), davProxy.close()]);
+      await stopped;
+      await Promise.all([mail.close(), dav.close()]);
       await store.close?.();
     },
   };
@@ -186,6 +204,7 @@ into <code>Authorization: Basic …</code> for it:</p>
 <ul>
   <li><a id="mail" href="/mail/">Mail</a> (proxied to the mail backend)</li>
   <li><a id="dav" href="/dav/">Files</a> (proxied to the DAV backend's <code>/remote.php</code>)</li>
+  <li><a id="live" href="/mail/live">Live clock</a> (a WebSocket to the mail backend, closed when you log out)</li>
 </ul>
 <form class="inline" method="post" action="/logout"><button id="logout" type="submit">Log out</button></form>`,
   );

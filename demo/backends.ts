@@ -1,9 +1,13 @@
 import { createServer } from 'node:http';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { v2 as webdav } from 'webdav-server';
+import { WebSocketServer } from 'ws';
+import type { WebSocket } from 'ws';
 import { filesPage } from './dav-page.js';
 import { escapeHtml, page } from './html.js';
+import { livePage } from './live-page.js';
 import { checkPassword, DEMO_USERS } from './users.js';
 
 /** A backend that speaks only HTTP Basic auth and knows nothing of JWTs or cookies. */
@@ -11,8 +15,6 @@ export interface DemoBackend {
   url: string;
   close(): Promise<void>;
 }
-
-type Render = (user: string, req: IncomingMessage) => string;
 
 /** Returns the user name of valid Basic credentials, or undefined. */
 function basicUser(req: IncomingMessage): string | undefined {
@@ -33,7 +35,8 @@ function challenge(res: ServerResponse, realm: string): void {
   res.end('401 Basic authentication required\n');
 }
 
-function listenOnLoopback(server: Server): Promise<DemoBackend> {
+/** `beforeClose` ends what Node's connection tracking does not see: upgraded sockets. */
+function listenOnLoopback(server: Server, beforeClose?: () => void): Promise<DemoBackend> {
   return new Promise((resolve) => {
     server.listen(0, '127.0.0.1', () => {
       const { port } = server.address() as AddressInfo;
@@ -45,23 +48,15 @@ function listenOnLoopback(server: Server): Promise<DemoBackend> {
               done();
             });
             server.closeAllConnections();
+            beforeClose?.();
           }),
       });
     });
   });
 }
 
-function startBasicAuthBackend(realm: string, render: Render): Promise<DemoBackend> {
-  const server: Server = createServer((req: IncomingMessage, res: ServerResponse) => {
-    const user = basicUser(req);
-    if (user === undefined) {
-      challenge(res, realm);
-      return;
-    }
-    res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
-    res.end(render(user, req));
-  });
-  return listenOnLoopback(server);
+function pathOf(req: IncomingMessage): string {
+  return (req.url ?? '').split('?', 1)[0] ?? '';
 }
 
 const MESSAGES = [
@@ -79,21 +74,77 @@ function cookieNames(req: IncomingMessage): string {
   return names.length === 0 ? 'no cookie' : `cookies: ${escapeHtml(names.join(', '))}`;
 }
 
-/** "Mail": an inbox for whoever the Basic credentials say. */
-export function startMailBackend(): Promise<DemoBackend> {
-  return startBasicAuthBackend('Demo Mail', (user, req) =>
-    page(
-      `Inbox of ${user}`,
-      `<h1>Demo Mail: inbox of <span id="user">${escapeHtml(user)}</span></h1>
+function inboxPage(user: string, req: IncomingMessage): string {
+  return page(
+    `Inbox of ${user}`,
+    `<h1>Demo Mail: inbox of <span id="user">${escapeHtml(user)}</span></h1>
 <p class="note">This backend only speaks HTTP Basic auth. It received
 <code>Authorization: Basic …</code> for <strong>${escapeHtml(user)}</strong> from the proxy, and
 <span id="cookies">${cookieNames(req)}</span>.</p>
 <table><tr><th>From</th><th>Subject</th></tr>
 ${MESSAGES.map(([from = '', subject = '']) => `<tr><td>${escapeHtml(from)}</td><td>${escapeHtml(subject)}</td></tr>`).join('\n')}
 </table>
-<p><a href="/">Back to the portal</a></p>`,
-    ),
+<p><a id="live" href="live">Live clock</a> (a WebSocket through the proxy) · <a href="/">Back to the portal</a></p>`,
   );
+}
+
+/** A refusal on a socket that has not become a WebSocket: the HTTP answer, then the end. */
+function refuseUpgrade(socket: Duplex, status: '401 Unauthorized' | '404 Not Found'): void {
+  socket.on('error', () => undefined);
+  const challenge = status.startsWith('401') ? 'WWW-Authenticate: Basic realm="Demo Mail"\r\n' : '';
+  socket.end(`HTTP/1.1 ${status}\r\n${challenge}Connection: close\r\nContent-Length: 0\r\n\r\n`);
+}
+
+/** The live page's socket: whose it is, then the time every second, and an echo of each message. */
+function serveClock(ws: WebSocket, user: string): void {
+  const send = (message: Record<string, string>): void => {
+    ws.send(JSON.stringify(message));
+  };
+  const tick = (): void => {
+    send({ type: 'tick', time: new Date().toISOString() });
+  };
+  send({ type: 'hello', user });
+  tick();
+  const timer = setInterval(tick, 1000);
+  ws.on('message', (data, isBinary) => {
+    // With ws's default binaryType, every message arrives as one Buffer.
+    if (!isBinary) send({ type: 'echo', text: (data as Buffer).toString().slice(0, 200) });
+  });
+  ws.once('close', () => {
+    clearInterval(timer);
+  });
+}
+
+/**
+ * "Mail": an inbox for whoever the Basic credentials say, and at /live a page whose WebSocket
+ * (same address, same Basic credentials) carries a clock and an echo. `recheckSeconds` is the
+ * proxy's, for the page's explanation.
+ */
+export function startMailBackend(recheckSeconds: number): Promise<DemoBackend> {
+  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
+    const user = basicUser(req);
+    if (user === undefined) {
+      challenge(res, 'Demo Mail');
+      return;
+    }
+    res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
+    res.end(pathOf(req) === '/live' ? livePage(user, recheckSeconds) : inboxPage(user, req));
+  });
+  // A backend checks the handshake's credentials as it checks any request's.
+  const sockets = new WebSocketServer({ noServer: true, maxPayload: 4096 });
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    const user = basicUser(req);
+    if (user === undefined) refuseUpgrade(socket, '401 Unauthorized');
+    else if (pathOf(req) !== '/live') refuseUpgrade(socket, '404 Not Found');
+    else {
+      sockets.handleUpgrade(req, socket, head, (ws) => {
+        serveClock(ws, user);
+      });
+    }
+  });
+  return listenOnLoopback(server, () => {
+    for (const ws of sockets.clients) ws.terminate();
+  });
 }
 
 const DAV_PREFIX = '/remote.php';

@@ -80,6 +80,41 @@ describe('the demo in a browser', () => {
     }
   });
 
+  it("runs the live page's WebSocket and closes it within seconds of a logout in another tab", async () => {
+    const context = await browser.newContext();
+    try {
+      const live = await context.newPage();
+      await live.goto(`${demo.url}/`);
+      await live.fill('#username', 'alice');
+      await live.fill('#password', 'wonderland');
+      await Promise.all([live.waitForURL(`${demo.url}/`), live.click('#login')]);
+      await Promise.all([live.waitForURL(`${demo.url}/mail/live`), live.click('#live')]);
+
+      // Two ticks: the socket is open and the clock runs through the proxy.
+      await live.waitForSelector('body[data-ticks="2"]');
+      assert.equal(await live.textContent('#state'), 'open');
+      assert.equal(await live.textContent('#socket-user'), 'alice');
+      await live.fill('#text', 'hello from the browser');
+      await live.click('#send');
+      await live.waitForSelector('#echoes li');
+      assert.equal(await live.textContent('#echoes li'), 'hello from the browser');
+      assert.equal(await live.isVisible('#ended'), false);
+
+      const portal = await context.newPage();
+      await portal.goto(`${demo.url}/`);
+      await Promise.all([portal.waitForURL(`${demo.url}/`), portal.click('#logout')]);
+      assert.equal(await portal.isVisible('#login'), true);
+
+      // The in-memory store reports the logout at once; "within a few seconds" is the promise.
+      await live.waitForSelector('body[data-closed="4401"]', { timeout: 5000 });
+      assert.equal(await live.textContent('#state'), 'closed, code 4401 (session ended)');
+      assert.equal(await live.isVisible('#ended'), true);
+      assert.equal(await live.isDisabled('#send'), true);
+    } finally {
+      await context.close();
+    }
+  });
+
   it('creates, renames and moves files in the WebDAV store through the proxy', async () => {
     const context = await browser.newContext();
     try {
