@@ -1,5 +1,10 @@
 import { Agent as HttpAgent } from 'node:http';
-import type { ClientRequest, IncomingMessage, ServerResponse } from 'node:http';
+import type {
+  ClientRequest,
+  IncomingHttpHeaders,
+  IncomingMessage,
+  ServerResponse,
+} from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import type { Socket } from 'node:net';
 import type { Request, RequestHandler } from 'express';
@@ -10,6 +15,7 @@ import { AuthProxyError } from '../errors.js';
 import type { ErrorCode } from '../errors.js';
 import type { Config } from '../options.js';
 import { targetPathOf, upstreamPathProblem } from './check-request.js';
+import { readBodyThrough, replayBody } from '../rewrite/request-body.js';
 import { createUrlRewriter } from '../rewrite/url-rewriter.js';
 import type { LiveSockets } from '../upgrade/live-sockets.js';
 import { watchUpstreamUpgrades } from '../upgrade/upstream-upgrade.js';
@@ -181,13 +187,36 @@ export function createProxy(config: Config, respond: Responder, live: LiveSocket
     });
     // Where this mount is, as the client addressed it: the same middleware may be mounted anywhere.
     scope.publicPrefix = (req as { baseUrl?: string }).baseUrl ?? '';
-    const refusal = rewriter.request(req, scope.publicPrefix, headers);
-    if (refusal !== undefined) {
-      next(refusal);
+    const rewrite = rewriter.request(req, scope.publicPrefix, headers);
+    if (rewrite instanceof AuthProxyError) {
+      next(rewrite);
       return;
     }
-    scope.clientHeaders = req.headers;
+    if (rewrite === undefined) {
+      forward(req, res, next, headers);
+      return;
+    }
+    // Servers read a WebDAV body by its Content-Length (webdav-server reads a chunked one as
+    // empty): the translated body is read whole, within a bound, and sent with its own length.
+    readBodyThrough(req, rewrite).then((body) => {
+      if (body === undefined) return;
+      delete headers['transfer-encoding'];
+      headers['content-length'] = String(body.length);
+      replayBody(req, body);
+      forward(req, res, next, headers);
+    }, next);
+  };
+
+  const forward = (
+    req: Request,
+    res: ServerResponse,
+    next: (err?: unknown) => void,
+    headers: IncomingHttpHeaders,
+  ): void => {
+    const scope = scopeOf(req);
+    if (scope !== undefined) scope.clientHeaders = req.headers;
     req.headers = headers;
+    const upgrade = upgradeOf(req);
     if (upgrade !== undefined) {
       hpm.upgrade(req, upgrade.socket, upgrade.head);
       return;

@@ -9,18 +9,31 @@ const DAV_NS = 'DAV:';
 // and the rewriter's memory stays bounded whatever the backend sends.
 const MAX_HREF_CHARS = 64 * 1024;
 
+export interface HrefRewriterOptions {
+  /**
+   * For bodies whose hrefs must all be judged (a client's request): a body that is not
+   * well-formed UTF-8 XML, an href holding elements or longer than 64 KiB, or a `map` that throws
+   * fails the stream with that error instead of being passed on unchanged.
+   */
+  strict?: (problem: string, cause?: unknown) => Error;
+}
+
 /**
  * A stream that copies an XML body unchanged except for the text of its `DAV:href` elements,
  * which goes through `map`. Namespace prefixes are resolved (`D:href`, `d:href`, a default
  * namespace), entities and CDATA are decoded before `map` and the result is escaped again; an href
  * that `map` leaves unchanged keeps its exact bytes. Memory is bounded by one chunk plus one href.
- * A body that is not well-formed UTF-8 XML is passed on unchanged from the point where it fails.
+ * A body that is not well-formed UTF-8 XML is passed on unchanged from the point where it fails,
+ * unless `strict` says how to fail.
  *
  * @example
  * backendResponse.pipe(hrefRewriter((href) => href.replace('/remote.php/', '/dav/'))).pipe(res);
  */
-export function hrefRewriter(map: (href: string) => string): Transform {
-  return new HrefRewriter(map);
+export function hrefRewriter(
+  map: (href: string) => string,
+  options: HrefRewriterOptions = {},
+): Transform {
+  return new HrefRewriter(map, options.strict);
 }
 
 class HrefRewriter extends Transform {
@@ -40,10 +53,14 @@ class HrefRewriter extends Transform {
   private hrefText = '';
   /** Set when the body cannot be parsed: from there on it is copied as it comes. */
   private failed = false;
+  private readonly strict: HrefRewriterOptions['strict'];
+  /** In strict mode, why the body cannot be passed on. */
+  private refusal: Error | undefined;
 
-  constructor(map: (href: string) => string) {
+  constructor(map: (href: string) => string, strict: HrefRewriterOptions['strict']) {
     super();
     this.mapHref = map;
+    this.strict = strict;
     const parser = this.parser;
     parser.on('opentag', (tag) => {
       if (this.failed) return;
@@ -51,6 +68,7 @@ class HrefRewriter extends Transform {
         // Elements inside an href are not WebDAV: leave the whole href alone.
         this.hrefDepth++;
         this.capturing = false;
+        this.refuse('an href holds an element');
       } else if (tag.local === 'href' && tag.uri === DAV_NS) {
         this.hrefDepth = 0;
         // saxes reports a self-closing tag's end at once: there is no content to hold.
@@ -79,31 +97,41 @@ class HrefRewriter extends Transform {
     });
     parser.on('error', () => {
       this.failed = true;
+      this.refuse('the body is not well-formed XML');
     });
+  }
+
+  /** Strict mode: remembers the first reason the body cannot be passed on. */
+  private refuse(problem: string, cause?: unknown): void {
+    if (this.strict !== undefined && this.refusal === undefined) {
+      this.refusal = this.strict(problem, cause);
+    }
   }
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, done: TransformCallback): void {
     if (this.failed) {
-      done(null, chunk);
+      done(this.refusal, this.refusal === undefined ? chunk : undefined);
       return;
     }
     const bytes = this.carry === undefined ? chunk : Buffer.concat([this.carry, chunk]);
     const end = completeUtf8Length(bytes);
     this.carry = end < bytes.length ? bytes.subarray(end) : undefined;
     if (!isUtf8(bytes.subarray(0, end))) {
+      this.refuse('the body is not UTF-8');
       this.giveUp(bytes);
     } else {
       this.feed(bytes.toString('utf8', 0, end));
     }
-    done();
+    done(this.refusal);
   }
 
   override _flush(done: TransformCallback): void {
     if (!this.failed) {
       if (this.carry === undefined) this.parser.close();
+      else this.refuse('the body ends inside a UTF-8 character');
       this.giveUp(this.carry);
     }
-    done();
+    done(this.refusal);
   }
 
   private feed(text: string): void {
@@ -111,6 +139,7 @@ class HrefRewriter extends Transform {
     this.parser.write(text);
     if (this.capturing && this.textStart + this.text.length - this.hrefStart > MAX_HREF_CHARS) {
       this.capturing = false;
+      this.refuse('an href is longer than 64 KiB');
     }
     if (this.failed) {
       this.giveUp(undefined);
@@ -133,7 +162,14 @@ class HrefRewriter extends Transform {
   /** Replaces the content of the href that ends at parser position `end`, if `map` changes it. */
   private replaceHref(end: number): void {
     const href = this.hrefText.trim();
-    const mapped = this.mapHref(href);
+    let mapped: string;
+    try {
+      mapped = this.mapHref(href);
+    } catch (err) {
+      // Only a strict rewriter's map refuses an href; a lenient one keeps it as it is.
+      this.refuse(err instanceof Error ? err.message : 'an href is refused', err);
+      mapped = href;
+    }
     if (mapped === href) return;
     const lead = this.hrefText.slice(0, this.hrefText.indexOf(href));
     const tail = this.hrefText.slice(lead.length + href.length);

@@ -92,6 +92,42 @@ export function toUpstream(url: string, up: UpstreamBase, pub: PublicBase): stri
 }
 
 /**
+ * Translates an href of a client's request body (a `calendar-multiget` REPORT, PROPPATCH values,
+ * a LOCK owner) into the one the backend must read. An absolute path, or a URL on the host the
+ * client addressed, names a resource of this mount: it is translated as {@link toUpstream} does,
+ * and refused outside the mount. A URL on another host (a LOCK owner's home page), a URN or a
+ * `mailto:` names no resource of the backend and is kept; a relative reference is kept unless it
+ * climbs with dot segments.
+ *
+ * @example
+ * const up = upstreamBase('http://10.0.0.5:8081/remote.php', true);
+ * const pub = publicBase('/dav', 'https', 'example.org');
+ * bodyHrefToUpstream('/dav/cal/event.ics', up, pub); // '/remote.php/cal/event.ics'
+ * bodyHrefToUpstream('mailto:alice@example.org', up, pub); // 'mailto:alice@example.org'
+ * bodyHrefToUpstream('/mail/x', up, pub); // { problem: 'is outside this mount' }
+ */
+export function bodyHrefToUpstream(
+  href: string,
+  up: UpstreamBase,
+  pub: PublicBase,
+): string | UrlProblem {
+  const parts = splitUrl(href);
+  if (parts === undefined) {
+    if (href.startsWith('//')) return { problem: 'is a network-path reference' };
+    // A relative reference or a URI without an authority (mailto:, urn:).
+    if (/^[A-Za-z][A-Za-z0-9+.-]*:/.test(href)) return href;
+    const problem = pathProblem(`/${href}`);
+    return problem === undefined ? href : { problem: `has an unsafe path (${problem})` };
+  }
+  if (parts.authority !== undefined) {
+    const host = normalizeHost(parts.scheme ?? '', parts.authority);
+    const http = parts.scheme === 'http' || parts.scheme === 'https';
+    if (!http || host === undefined || host !== pub.host) return href;
+  }
+  return toUpstream(href, up, pub);
+}
+
+/**
  * Translates a URL the backend sent (`Location`, `Content-Location`, a multistatus `href`) into the
  * one the client must see: the target's origin becomes the client's, a path below the target's
  * path moves below the mount point. Anything else (relative references, other hosts, URNs) is

@@ -5,7 +5,7 @@ import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
 import { AuthProxyError } from '../errors.js';
 import { hrefRewriter } from './href-rewriter.js';
 import { mapIfResourceTags } from './if-header.js';
-import { publicBase, toPublic, toUpstream, upstreamBase } from './url-map.js';
+import { bodyHrefToUpstream, publicBase, toPublic, toUpstream, upstreamBase } from './url-map.js';
 import type { PublicBase, UpstreamBase, UrlProblem } from './url-map.js';
 
 /** What the rewriter needs of the mount's configuration. */
@@ -23,13 +23,15 @@ export interface UrlRewriterOptions {
 export interface UrlRewriter {
   /**
    * Checks and translates the URLs of the request headers bound upstream (`Destination`, the
-   * resource tags of `If`), in place. Returns the refusal when one cannot be passed on.
+   * resource tags of `If`), in place. Returns the refusal when one cannot be passed on, or the
+   * stream the request's WebDAV XML body must go through on its way upstream (its hrefs
+   * translated; it fails with an `AuthProxyError` on an href it cannot pass on).
    */
   request(
     req: IncomingMessage,
     prefix: string,
     headers: IncomingHttpHeaders,
-  ): AuthProxyError | undefined;
+  ): AuthProxyError | Transform | undefined;
   /**
    * Translates `Location` and `Content-Location` of the backend's response in place, before
    * http-proxy copies them, and routes a multistatus body through the href rewriter.
@@ -130,7 +132,7 @@ export function createUrlRewriter(options: UrlRewriterOptions): UrlRewriter {
         }
         headers.if = mapped;
       }
-      return undefined;
+      return rewritesBody ? requestBody(headers, up, pub) : undefined;
     },
 
     response(proxyRes, req, res, prefix, fail) {
@@ -187,6 +189,43 @@ export function createUrlRewriter(options: UrlRewriterOptions): UrlRewriter {
 }
 
 /**
+ * The rewriter a request's body goes through, when it is WebDAV XML: its hrefs name resources as
+ * the client sees them, and the backend reads them as its own paths (a CalDAV client's
+ * `calendar-multiget` lists the hrefs a PROPFIND gave it). Every href is judged, so a body that
+ * cannot be read is refused rather than passed on unchecked.
+ */
+function requestBody(
+  headers: IncomingHttpHeaders,
+  up: UpstreamBase,
+  pub: PublicBase,
+): AuthProxyError | Transform | undefined {
+  const length = headers['content-length'];
+  const chunked = headers['transfer-encoding'] !== undefined;
+  if (!chunked && (length === undefined || length === '0')) return undefined;
+  const type = headers['content-type'];
+  // Servers read a DAV body without a type as XML; a body of another type holds no DAV:href.
+  if (type !== undefined && !isXml(type)) return undefined;
+  const refuse = (problem: string): AuthProxyError =>
+    new AuthProxyError('ERR_BODY_HREF_INVALID', `request body: ${problem}`);
+  if (type !== undefined && !isUtf8Xml(type)) return refuse('XML in a charset other than UTF-8');
+  const encoding = headers['content-encoding']?.trim().toLowerCase();
+  if (encoding !== undefined && encoding !== '' && encoding !== 'identity') {
+    return refuse(`compressed (${encoding}), its hrefs cannot be checked`);
+  }
+  return hrefRewriter(
+    (href) => {
+      const mapped = bodyHrefToUpstream(href, up, pub);
+      if (typeof mapped === 'string') return mapped;
+      throw new Error(`an href ${mapped.problem}`);
+    },
+    {
+      strict: (problem, cause) =>
+        new AuthProxyError('ERR_BODY_HREF_INVALID', `request body: ${problem}`, { cause }),
+    },
+  );
+}
+
+/**
  * Whether the response's body is WebDAV XML to rewrite: returns how to decompress it (undefined
  * when it is not compressed), or false to leave the body alone. File contents (GET, PUT...) are
  * never touched, nor a body in an encoding or charset the rewriter cannot read.
@@ -202,11 +241,14 @@ function bodyRewrite(
   return DECOMPRESSORS[encoding] ?? false;
 }
 
+function isXml(contentType: string): boolean {
+  const media = (contentType.split(';', 1)[0] ?? '').trim().toLowerCase();
+  return media === 'application/xml' || media === 'text/xml' || media.endsWith('+xml');
+}
+
 function isUtf8Xml(contentType: string | undefined): boolean {
-  if (contentType === undefined) return false;
-  const [type = '', ...params] = contentType.toLowerCase().split(';');
-  const media = type.trim();
-  if (media !== 'application/xml' && media !== 'text/xml' && !media.endsWith('+xml')) return false;
+  if (contentType === undefined || !isXml(contentType)) return false;
+  const params = contentType.toLowerCase().split(';').slice(1);
   const charset = params.map((p) => p.trim()).find((p) => p.startsWith('charset='));
   if (charset === undefined) return true;
   const name = charset.slice('charset='.length).replace(/"/g, '');

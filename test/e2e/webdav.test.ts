@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { request as httpRequest } from 'node:http';
 import { createServer } from 'node:http';
 import { Readable } from 'node:stream';
@@ -84,6 +85,10 @@ before(async () => {
           `<D:multistatus xmlns:D="DAV:"><D:response><D:href>${url}</D:href></D:response></D:multistatus>`,
         ),
       );
+    } else if (url.endsWith('/echo')) {
+      // Its answer is not XML: the test reads what the backend received from `fake.seen`.
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      res.end('received');
     } else if (url.startsWith('/remote.php/big')) {
       res.writeHead(207, { 'content-type': 'text/xml' });
       const count = Number(new URL(url, own).searchParams.get('count'));
@@ -112,6 +117,10 @@ function send(path: string, method: string, options: RequestOptions = {}): Promi
     method,
     headers: { cookie, ...options.headers },
   });
+}
+
+function sha256(text: string): string {
+  return createHash('sha256').update(text).digest('hex');
 }
 
 function hrefs(body: string): string[] {
@@ -238,6 +247,92 @@ describe('WebDAV through a mount whose path differs from the target', () => {
     assert.equal(dav.seen.length, before);
     assert.equal(mail.seen.length, 0);
     assert.equal((await send('/dav/keep.txt', 'GET')).body, 'k');
+  });
+
+  it('translates the hrefs of a request body, as a CalDAV calendar-multiget lists them', async () => {
+    const body = (own: string, path: string): string =>
+      `<?xml version="1.0" encoding="utf-8"?>
+<C:calendar-multiget xmlns:D="DAV:" xmlns:C="urn:ietf:params:xml:ns:caldav">
+  <D:prop><D:getetag/><C:calendar-data/></D:prop>
+  <D:href>${path}/cal/a%20b.ics</D:href>
+  <D:href>${own}${path}/cal/b&amp;c.ics</D:href>
+  <D:href>mailto:alice@example.org</D:href>
+  <D:href>http://elsewhere.example/~alice/</D:href>
+  <D:href>relative.ics</D:href>
+</C:calendar-multiget>`;
+    const seen = fake.seen.length;
+    const reply = await send('/fake/cal/echo', 'REPORT', {
+      headers: { 'content-type': 'application/xml; charset=utf-8', depth: '1' },
+      body: body(proxy.url, '/fake'),
+    });
+    assert.equal(reply.status, 200, reply.body);
+    const got = fake.seen[seen];
+    assert.equal(got?.url, '/remote.php/cal/echo');
+    const translated = body(fake.url, '/remote.php');
+    assert.equal(got.bodySha256, sha256(translated));
+    // With its own length: servers read a DAV body by its Content-Length.
+    assert.equal(got.headers['content-length'], String(Buffer.byteLength(translated)));
+    assert.equal(got.headers['transfer-encoding'], undefined);
+
+    // rewriteUrls: false leaves the body to the backend, byte for byte.
+    const untouched = body(proxy.url, '/raw');
+    const raw = await send('/raw/cal/echo', 'REPORT', {
+      headers: { 'content-type': 'application/xml' },
+      body: untouched,
+    });
+    assert.equal(raw.status, 200);
+    assert.equal(fake.seen.at(-1)?.bodySha256, sha256(untouched));
+    assert.equal(fake.seen.at(-1)?.headers['content-length'], String(Buffer.byteLength(untouched)));
+  });
+
+  it('refuses a request body with an href it cannot pass on, without calling the backend', async () => {
+    const multiget = (href: string): string =>
+      `<D:sync-collection xmlns:D="DAV:"><D:href>/fake/cal/ok.ics</D:href><D:href>${href}</D:href></D:sync-collection>`;
+    const seen = fake.seen.length;
+    const refused: [string, Record<string, string>, string][] = [
+      ['other mount', {}, multiget('/mail/inbox')],
+      ['other mount by URL', {}, multiget(`${proxy.url}/mail/inbox`)],
+      ['climbing', {}, multiget('/fake/../mail/inbox')],
+      ['encoded climb', {}, multiget('/fake/%2e%2e/mail/inbox')],
+      ['relative climb', {}, multiget('../../mail/inbox')],
+      ['network path', {}, multiget('//elsewhere.example/x')],
+      ['not XML', {}, '<D:sync-collection xmlns:D="DAV:"><D:href>/fake/x</D:href>'],
+      ['element in an href', {}, multiget('<D:x/>/mail/inbox')],
+      ['not UTF-8', {}, Buffer.from([0x3c, 0x61, 0xff, 0x3e]).toString('latin1')],
+      ['other charset', { 'content-type': 'text/xml; charset=iso-8859-1' }, multiget('/fake/x')],
+      ['compressed', { 'content-encoding': 'gzip' }, multiget('/fake/x')],
+    ];
+    const tooLarge = await send('/fake/cal/echo', 'REPORT', {
+      headers: { 'content-type': 'application/xml' },
+      body: `<D:sync-collection xmlns:D="DAV:">${'<D:href>/fake/cal/an-event-of-a-long-calendar.ics</D:href>'.repeat(20_000)}</D:sync-collection>`,
+    });
+    assert.equal(tooLarge.status, 413);
+    assert.equal(tooLarge.body, '413 Payload Too Large: ERR_BODY_TOO_LARGE\n');
+    for (const [name, headers, body] of refused) {
+      const reply = await send('/fake/cal/echo', 'REPORT', {
+        headers: { 'content-type': 'application/xml', ...headers },
+        body: name === 'not UTF-8' ? Buffer.from(body, 'latin1') : body,
+      });
+      assert.equal(reply.status, 400, name);
+      assert.equal(reply.body, '400 Bad Request: ERR_BODY_HREF_INVALID\n', name);
+    }
+    assert.equal(fake.seen.length, seen);
+    assert.equal(mail.seen.length, 0);
+  });
+
+  it('keeps a LOCK owner naming a page on another host, as macOS Finder sends it', async () => {
+    assert.equal((await send('/dav/owned.txt', 'PUT', { body: 'o' })).status, 201);
+    const lock = await send('/dav/owned.txt', 'LOCK', {
+      headers: { 'content-type': 'text/xml; charset="utf-8"', timeout: 'Second-60' },
+      body: `<?xml version="1.0" encoding="utf-8"?><D:lockinfo xmlns:D="DAV:"><D:lockscope><D:exclusive/></D:lockscope><D:locktype><D:write/></D:locktype><D:owner><D:href>http://www.apple.com/webdav_fs/</D:href></D:owner></D:lockinfo>`,
+    });
+    assert.equal(lock.status, 200, lock.body);
+    assert.match(lock.body, /DAV:">http:\/\/www\.apple\.com\/webdav_fs\/</);
+    const token = String(lock.headers['lock-token']).replace(/^<|>$/g, '');
+    const unlock = await send('/dav/owned.txt', 'UNLOCK', {
+      headers: { 'lock-token': `<${token}>` },
+    });
+    assert.equal(unlock.status, 204);
   });
 
   it('leaves file contents alone: an XML file comes back byte for byte', async () => {

@@ -107,4 +107,40 @@ describe('hrefRewriter', () => {
       `<D:m xmlns:D="DAV:"><D:href>${long}</D:href><D:href>/dav/x</D:href></D:m>`,
     );
   });
+
+  describe('strict, for request bodies', () => {
+    const strict = (problem: string): Error => new Error(`refused: ${problem}`);
+    const refusing = (href: string): string => {
+      if (href.startsWith('/mail')) throw new Error('an href is outside this mount');
+      return map(href);
+    };
+    /** Runs `input` through a strict rewriter in chunks of 1000 bytes. */
+    async function strictly(input: string | Buffer): Promise<Buffer> {
+      const bytes = Buffer.from(input);
+      const chunks: Buffer[] = [];
+      for (let i = 0; i < bytes.length; i += 1000) chunks.push(bytes.subarray(i, i + 1000));
+      return buffer(Readable.from(chunks).pipe(hrefRewriter(refusing, { strict })));
+    }
+
+    it('rewrites as the lenient one does', async () => {
+      assert.equal((await strictly(MULTISTATUS)).toString(), EXPECTED);
+    });
+
+    it('fails on whatever it cannot judge, or an href that map refuses', async () => {
+      const cases: [string, string | Buffer, RegExp][] = [
+        ['refused href', '<D:a xmlns:D="DAV:"><D:href>/mail/x</D:href></D:a>', /outside/],
+        ['not XML', '<D:a xmlns:D="DAV:"><D:href>/x</D:a>', /well-formed/],
+        ['element inside', '<D:a xmlns:D="DAV:"><D:href><b/>/mail</D:href></D:a>', /element/],
+        ['not UTF-8', Buffer.from([0x3c, 0x61, 0xff, 0x3e]), /UTF-8/],
+        [
+          'long href',
+          `<D:a xmlns:D="DAV:"><D:href>/remote.php/${'x'.repeat(70_000)}</D:href></D:a>`,
+          /64 KiB/,
+        ],
+      ];
+      for (const [name, input, problem] of cases) {
+        await assert.rejects(strictly(input), problem, name);
+      }
+    });
+  });
 });

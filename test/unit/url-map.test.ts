@@ -1,6 +1,12 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { publicBase, toPublic, toUpstream, upstreamBase } from '../../lib/rewrite/url-map.js';
+import {
+  bodyHrefToUpstream,
+  publicBase,
+  toPublic,
+  toUpstream,
+  upstreamBase,
+} from '../../lib/rewrite/url-map.js';
 
 const up = upstreamBase('http://10.0.0.5:8081/remote.php', true);
 const pub = publicBase('/dav', 'https', 'Example.org:443');
@@ -100,6 +106,46 @@ describe('toUpstream (client URL to backend URL)', () => {
     const bare = upstreamBase('http://10.0.0.5:8081', true);
     assert.equal(toUpstream('/dav/x', bare, pub), '/x');
     assert.equal(toUpstream('/dav', bare, pub), '/');
+  });
+});
+
+describe('bodyHrefToUpstream (an href of a request body)', () => {
+  it('translates the paths and URLs of this mount', () => {
+    assert.equal(bodyHrefToUpstream('/dav/cal/a%20b.ics', up, pub), '/remote.php/cal/a%20b.ics');
+    assert.equal(
+      bodyHrefToUpstream('https://example.org/dav/cal/', up, pub),
+      'http://10.0.0.5:8081/remote.php/cal/',
+    );
+  });
+
+  it('keeps what names no resource of the backend', () => {
+    for (const href of [
+      'mailto:alice@example.org',
+      'urn:uuid:6f1c8e1e-1a2b-4c3d-9e8f-0a1b2c3d4e5f',
+      'http://www.apple.com/webdav_fs/',
+      'https://other.example/dav/x',
+      'ftp://example.org/dav/x',
+      'event.ics',
+      'sub/event%20one.ics',
+    ]) {
+      assert.equal(bodyHrefToUpstream(href, up, pub), href);
+    }
+  });
+
+  it('refuses what would reach outside the mount', () => {
+    for (const href of [
+      '/mail/inbox',
+      '/dav/../mail/inbox',
+      '/dav/%2e%2e/mail',
+      'https://example.org/mail/x',
+      'https://user@example.org/dav/x',
+      '../../mail/inbox',
+      'a/%2E%2E/%2e%2e/x',
+      '//example.org/dav/x',
+      'é.ics',
+    ]) {
+      assert.equal(typeof bodyHrefToUpstream(href, up, pub), 'object', href);
+    }
   });
 });
 
