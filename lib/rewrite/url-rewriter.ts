@@ -75,6 +75,23 @@ const DAV_METHODS: ReadonlySet<string> = new Set([
   'BASELINE-CONTROL',
 ]);
 
+// Methods whose request body, when they have one, is WebDAV XML by definition: servers read it
+// as XML without a Content-Type. Other methods' bodies are judged only when typed as XML.
+const XML_BODY_METHODS: ReadonlySet<string> = new Set([
+  'PROPFIND',
+  'PROPPATCH',
+  'REPORT',
+  'LOCK',
+  'SEARCH',
+  'MKCALENDAR',
+  'MKCOL',
+  'ACL',
+  'BIND',
+  'UNBIND',
+  'REBIND',
+  'ORDERPATCH',
+]);
+
 const DECOMPRESSORS: Readonly<Record<string, () => Transform>> = {
   gzip: createGunzip,
   'x-gzip': createGunzip,
@@ -132,7 +149,7 @@ export function createUrlRewriter(options: UrlRewriterOptions): UrlRewriter {
         }
         headers.if = mapped;
       }
-      return rewritesBody ? requestBody(headers, up, pub) : undefined;
+      return rewritesBody ? requestBody(req.method ?? '', headers, up, pub) : undefined;
     },
 
     response(proxyRes, req, res, prefix, fail) {
@@ -195,6 +212,7 @@ export function createUrlRewriter(options: UrlRewriterOptions): UrlRewriter {
  * cannot be read is refused rather than passed on unchecked.
  */
 function requestBody(
+  method: string,
   headers: IncomingHttpHeaders,
   up: UpstreamBase,
   pub: PublicBase,
@@ -203,8 +221,8 @@ function requestBody(
   const chunked = headers['transfer-encoding'] !== undefined;
   if (!chunked && (length === undefined || length === '0')) return undefined;
   const type = headers['content-type'];
-  // Servers read a DAV body without a type as XML; a body of another type holds no DAV:href.
-  if (type !== undefined && !isXml(type)) return undefined;
+  // A body of another type holds no DAV:href.
+  if (type === undefined ? !XML_BODY_METHODS.has(method) : !isXml(type)) return undefined;
   const refuse = (problem: string): AuthProxyError =>
     new AuthProxyError('ERR_BODY_HREF_INVALID', `request body: ${problem}`);
   if (type !== undefined && !isUtf8Xml(type)) return refuse('XML in a charset other than UTF-8');

@@ -274,6 +274,11 @@ describe('WebDAV through a mount whose path differs from the target', () => {
     assert.equal(got.headers['content-length'], String(Buffer.byteLength(translated)));
     assert.equal(got.headers['transfer-encoding'], undefined);
 
+    // A body that is XML neither by its type nor by its method passes as it is.
+    const other = await send('/fake/cal/echo', 'DELETE', { body: '/mail/not-xml' });
+    assert.equal(other.status, 200);
+    assert.equal(fake.seen.at(-1)?.bodySha256, sha256('/mail/not-xml'));
+
     // rewriteUrls: false leaves the body to the backend, byte for byte.
     const untouched = body(proxy.url, '/raw');
     const raw = await send('/raw/cal/echo', 'REPORT', {
