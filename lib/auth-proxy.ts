@@ -13,6 +13,7 @@ import { SessionCache } from './sessions/session-cache.js';
 import type { RedisSentinelConfig } from './sessions/redis-topology.js';
 import type { SessionStore } from './sessions/session-store.js';
 import { storeDeadline } from './sessions/store-deadline.js';
+import { pingStore } from './observe/readiness.js';
 import { verifyToken } from './chain/verify-token.js';
 import { LiveSockets } from './upgrade/live-sockets.js';
 
@@ -30,6 +31,11 @@ export interface AuthProxy extends RequestHandler {
    * every WebSocket has closed.
    */
   close(): Promise<void>;
+  /**
+   * Resolves when the session store answers (a PING, for Redis) within `storeTimeout`; rejects
+   * with `ERR_STORE_UNAVAILABLE` otherwise. See `readiness()` for an Express handler.
+   */
+  ready(): Promise<void>;
 }
 
 /**
@@ -104,6 +110,11 @@ export function authProxy(options: AuthProxyOptions): AuthProxy {
           if (owned) await store.close?.();
         })();
         return closed;
+      },
+    },
+    ready: {
+      value: function ready(): Promise<void> {
+        return within(pingStore(store));
       },
     },
   }) as AuthProxy;

@@ -43,3 +43,5 @@ export {
 } from './sessions/session-cookie.js';
 export type { SessionCookieOptions } from './sessions/session-cookie.js';
 export type { JwtKey } from './sessions/jwt-key.js';
+export { readiness } from './observe/readiness.js';
+export type { Readiness, ReadinessOptions } from './observe/readiness.js';

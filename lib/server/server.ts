@@ -6,6 +6,7 @@ import express from 'express';
 import morgan from 'morgan';
 import { authProxy } from '../auth-proxy.js';
 import type { AuthProxy } from '../auth-proxy.js';
+import { readiness } from '../observe/readiness.js';
 import { routeOptions } from './cli-config.js';
 import type { ServerConfig } from './cli-config.js';
 import type { Logger } from '../logger.js';
@@ -75,12 +76,7 @@ export async function startServer(
     app.get('/healthz', (_req, res) => {
       res.type('text').send('ok\n');
     });
-    app.get('/readyz', (_req, res) => {
-      store.ping().then(
-        () => res.type('text').send('ready\n'),
-        () => res.status(503).type('text').send('redis unavailable\n'),
-      );
-    });
+    app.get('/readyz', readiness(store, { timeout: config.redisTimeout }));
     // Longest paths first, so that /mail/admin is not swallowed by /mail or /.
     const routes = [...config.routes].sort((a, b) => b.path.length - a.path.length);
     for (const route of routes) {

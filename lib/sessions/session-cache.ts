@@ -206,6 +206,11 @@ export class SessionCache implements SessionStore {
     };
   }
 
+  /** Resolves when Redis answers a PING on the data connection (never from the cache). */
+  ping(): Promise<void> {
+    return this.#store.ping();
+  }
+
   /** Closes the two connections it opened; a borrowed client is left to its owner. */
   async close(): Promise<void> {
     this.#entries.clear();

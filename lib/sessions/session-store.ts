@@ -28,6 +28,11 @@ export interface SessionStore {
   /** Releases connections the store opened itself. */
   close?(): Promise<void>;
   /**
+   * Optional: resolves when the backing service answers, for readiness checks. Without it they
+   * read a sid that does not exist.
+   */
+  ping?(): Promise<void>;
+  /**
    * Optional: calls `listener` whenever a session read through this store may have changed, so
    * that long-lived users (WebSocket sessions) can react at once. Returns the unsubscribe.
    */
