@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util';
 import { AuthProxyConfigError } from '../errors.js';
 import { resolveOptions } from '../options.js';
+import type { RedisNode, RedisTopology } from '../sessions/redis-topology.js';
 
 /** One CLI setting: its flag, its environment twin and what `--help` says of it. */
 interface Setting {
@@ -52,6 +53,36 @@ const SETTINGS = [
     help: 'redis:// or rediss:// URL of the session store (alias --redis-uri)',
   },
   { flag: 'redis-uri', value: 'URL', help: '' },
+  {
+    flag: 'redis-sentinel',
+    env: 'AUTH_PROXY_REDIS_SENTINEL',
+    value: 'HOST:PORT,...',
+    help: 'sentinels to ask where the master is, instead of --redis (with --redis-master-name)',
+  },
+  {
+    flag: 'redis-master-name',
+    env: 'AUTH_PROXY_REDIS_MASTER_NAME',
+    value: 'NAME',
+    help: 'the master group name the sentinels monitor',
+  },
+  {
+    flag: 'redis-cluster',
+    env: 'AUTH_PROXY_REDIS_CLUSTER',
+    value: 'HOST:PORT,...',
+    help: 'some nodes of a Redis Cluster, instead of --redis (the others are discovered)',
+  },
+  {
+    flag: 'redis-password-file',
+    env: 'AUTH_PROXY_REDIS_PASSWORD_FILE',
+    value: 'PATH',
+    help: 'file holding the password of the Sentinel or Cluster data nodes (env: or AUTH_PROXY_REDIS_PASSWORD)',
+  },
+  {
+    flag: 'session-cache',
+    env: 'AUTH_PROXY_SESSION_CACHE',
+    value: 'on|off',
+    help: 'keep sessions in memory, kept exact by Redis client tracking (not with Cluster; default off)',
+  },
   {
     flag: 'key-prefix',
     env: 'AUTH_PROXY_KEY_PREFIX',
@@ -142,7 +173,9 @@ export interface ServerConfig {
   routes: { path: string; target: string }[];
   jwtKey: string;
   credentialsKey: string | undefined;
-  redis: string;
+  /** A redis:// URL, or a Sentinel or Cluster configuration. */
+  redis: string | RedisTopology;
+  sessionCache: boolean;
   keyPrefix: string;
   cookieName: string | undefined;
   host: string;
@@ -171,7 +204,7 @@ export interface ParsedCli {
    * With --check-config, the Redis to ping even when other settings have problems (undefined when
    * the URL itself is missing or malformed), so that one run lists everything.
    */
-  checkRedis?: { url: string; timeout: number };
+  checkRedis?: { redis: string | RedisTopology; timeout: number };
   warnings: string[];
 }
 
@@ -238,9 +271,17 @@ export function parseCli(
   if (jwtKey === undefined && !problems.some((p) => p.startsWith('--jwt-key'))) {
     problems.push('--jwt-key-file: required (or --jwt-key, AUTH_PROXY_JWT_KEY[_FILE])');
   }
-  const redisFlag = flags.redis ?? flags['redis-uri'];
-  const redis = typeof redisFlag === 'string' ? redisFlag : setting('redis');
-  if (redis === undefined) problems.push('--redis: required, a redis:// URL (or AUTH_PROXY_REDIS)');
+  const redis = redisSetting(flags, setting, env, readFile, problems);
+  const sessionCache = setting('session-cache') ?? 'off';
+  if (sessionCache !== 'on' && sessionCache !== 'off') {
+    problems.push('--session-cache: must be on or off');
+  } else if (sessionCache === 'on' && redis !== undefined && typeof redis !== 'string') {
+    if ('cluster' in redis) {
+      problems.push(
+        '--session-cache: not available with --redis-cluster (invalidations cannot be kept exact across nodes)',
+      );
+    }
+  }
 
   const port = integer('port', setting('port'), 3000, problems, { min: 0, max: 65535 });
   const ws = setting('ws') ?? 'on';
@@ -257,6 +298,7 @@ export function parseCli(
     jwtKey: jwtKey ?? '',
     credentialsKey,
     redis: redis ?? '',
+    sessionCache: sessionCache === 'on',
     keyPrefix: setting('key-prefix') ?? '',
     cookieName: setting('cookie-name'),
     host: setting('host') ?? '127.0.0.1',
@@ -285,8 +327,94 @@ export function parseCli(
     command: problems.length === 0 ? { kind: 'serve', config, checkOnly } : undefined,
     problems,
     warnings,
-    ...(checkOnly && redisOk ? { checkRedis: { url: redis, timeout: config.redisTimeout } } : {}),
+    ...(checkOnly && redisOk ? { checkRedis: { redis, timeout: config.redisTimeout } } : {}),
   };
+}
+
+/**
+ * Where sessions are: exactly one of --redis (URL), --redis-sentinel with --redis-master-name, or
+ * --redis-cluster, flags winning over their environment twins as a whole.
+ */
+function redisSetting(
+  flags: Record<string, unknown>,
+  setting: (name: SettingName) => string | undefined,
+  env: Readonly<Record<string, string | undefined>>,
+  readFile: (path: string) => string,
+  problems: string[],
+): string | RedisTopology | undefined {
+  const given = (value: unknown): string | undefined =>
+    typeof value === 'string' && value !== '' ? value : undefined;
+  const topologyFlags = ['redis-sentinel', 'redis-master-name', 'redis-cluster'] as const;
+  const anyFlag =
+    given(flags.redis) !== undefined ||
+    given(flags['redis-uri']) !== undefined ||
+    topologyFlags.some((name) => given(flags[name]) !== undefined);
+  // Flags win as a whole: --redis-cluster on the command line replaces AUTH_PROXY_REDIS.
+  const from = (name: SettingName): string | undefined =>
+    anyFlag ? given(flags[name]) : setting(name);
+  const url = from('redis') ?? (anyFlag ? given(flags['redis-uri']) : undefined);
+  const sentinels = from('redis-sentinel');
+  const masterName = from('redis-master-name');
+  const cluster = from('redis-cluster');
+  const chosen = [
+    url && '--redis',
+    sentinels && '--redis-sentinel',
+    cluster && '--redis-cluster',
+  ].filter((name): name is string => typeof name === 'string');
+  if (chosen.length === 0) {
+    problems.push(
+      '--redis: required, a redis:// URL (or --redis-sentinel with --redis-master-name, or --redis-cluster; or AUTH_PROXY_REDIS...)',
+    );
+    return undefined;
+  }
+  if (chosen.length > 1) {
+    problems.push(`--redis: give one of ${chosen.join(', ')}, not several`);
+    return undefined;
+  }
+  if (masterName !== undefined && sentinels === undefined) {
+    problems.push('--redis-master-name: only with --redis-sentinel');
+  }
+  const password = secret('redis-password', flags, env, readFile, problems, []);
+  if (url !== undefined) {
+    if (password !== undefined) {
+      problems.push(
+        '--redis-password-file: only with --redis-sentinel or --redis-cluster (a URL carries its own)',
+      );
+    }
+    return url;
+  }
+  const auth = password === undefined ? {} : { password };
+  if (sentinels !== undefined) {
+    const nodes = nodeList('redis-sentinel', sentinels, problems);
+    if (masterName === undefined) {
+      problems.push(
+        '--redis-master-name: required with --redis-sentinel, the name the sentinels monitor',
+      );
+      return undefined;
+    }
+    return nodes && { sentinels: nodes, name: masterName, ...auth };
+  }
+  const nodes = nodeList('redis-cluster', cluster ?? '', problems);
+  return nodes && { cluster: nodes, ...auth };
+}
+
+/** `HOST:PORT,HOST:PORT` (IPv6 hosts in brackets), one problem per bad entry. */
+function nodeList(name: SettingName, list: string, problems: string[]): RedisNode[] | undefined {
+  const nodes: RedisNode[] = [];
+  let bad = false;
+  for (const entry of list.split(',').map((part) => part.trim())) {
+    const match = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+):(\d{1,5})$/.exec(entry);
+    const port = Number(match?.[2]);
+    if (match === null || port < 1 || port > 65535) {
+      problems.push(
+        `--${name} ${entry === '' ? '(empty)' : entry}: must be HOST:PORT, port 1-65535`,
+      );
+      bad = true;
+    } else {
+      nodes.push({ host: (match[1] ?? '').replace(/^\[(.*)\]$/, '$1'), port });
+    }
+  }
+  return bad ? undefined : nodes;
 }
 
 // Plain path characters only: Express would read ( ) * : ? + ! { } as route syntax.
@@ -324,14 +452,14 @@ function parseRoutes(specs: string[], problems: string[]): { path: string; targe
  * Two sources at the same level are a mistake worth reporting, not a silent choice.
  */
 function secret(
-  name: 'jwt-key' | 'credentials-key',
+  name: 'jwt-key' | 'credentials-key' | 'redis-password',
   flags: Record<string, unknown>,
   env: Readonly<Record<string, string | undefined>>,
   readFile: (path: string) => string,
   problems: string[],
   warnings: string[],
 ): string | undefined {
-  const envName = name === 'jwt-key' ? 'AUTH_PROXY_JWT_KEY' : 'AUTH_PROXY_CREDENTIALS_KEY';
+  const envName = `AUTH_PROXY_${name.toUpperCase().replaceAll('-', '_')}`;
   const given = (value: unknown): string | undefined =>
     typeof value === 'string' && value !== '' ? value : undefined;
   const flagValue = given(flags[name]);
@@ -482,7 +610,7 @@ export function helpText(): string {
     `  --version, -v${' '.repeat(21)}print the version`,
     `  --help, -h${' '.repeat(24)}print this help`,
     '',
-    'Endpoints: GET /healthz (process up), GET /readyz (Redis answers).',
+    'Endpoints: GET /healthz (process up), GET /readyz (Redis answers within --redis-timeout).',
     'WebSockets under a route pass the same checks and are closed (4401) when their session ends.',
     'Example:',
     '  express-auth-proxy --route /mail=http://127.0.0.1:8080 --route /dav=http://127.0.0.1:8081/remote.php \\',

@@ -3,7 +3,10 @@ import { readFileSync } from 'node:fs';
 import { helpText, LOG_LEVELS, parseCli } from './cli-config.js';
 import type { LogLevel } from './cli-config.js';
 import type { Logger } from '../logger.js';
+import { AuthProxyError } from '../errors.js';
 import { RedisSessionStore } from '../sessions/redis-session-store.js';
+import type { RedisTopology } from '../sessions/redis-topology.js';
+import { storeDeadline } from '../sessions/store-deadline.js';
 import { startServer } from './server.js';
 
 function version(): string {
@@ -27,13 +30,24 @@ function stderrLogger(level: LogLevel): Logger {
 }
 
 /** Pings Redis once, within the configured timeout; the other checks were done by parseCli. */
-async function redisProblem(url: string, timeout: number): Promise<string | undefined> {
-  const store = new RedisSessionStore(url, { commandTimeout: timeout });
+async function redisProblem(
+  redis: string | RedisTopology,
+  timeout: number,
+): Promise<string | undefined> {
+  const store = new RedisSessionStore(redis, { commandTimeout: timeout });
+  const flag =
+    typeof redis === 'string'
+      ? '--redis'
+      : 'cluster' in redis
+        ? '--redis-cluster'
+        : '--redis-sentinel';
   try {
-    await store.ping();
+    await storeDeadline(timeout)(store.ping());
     return undefined;
-  } catch {
-    return `--redis: no answer from Redis within ${timeout} ms`;
+  } catch (err) {
+    const why =
+      err instanceof AuthProxyError && !err.message.includes('within') ? `: ${err.message}` : '';
+    return `${flag}: no answer from Redis within ${timeout} ms${why}`;
   } finally {
     await store.close();
   }
@@ -53,7 +67,7 @@ async function main(): Promise<number> {
   );
   for (const warning of warnings) process.stderr.write(`warning: ${warning}\n`);
   if (command === undefined) {
-    const redis = checkRedis && (await redisProblem(checkRedis.url, checkRedis.timeout));
+    const redis = checkRedis && (await redisProblem(checkRedis.redis, checkRedis.timeout));
     reportProblems(redis === undefined ? problems : [...problems, redis]);
     process.stderr.write('Run express-auth-proxy --help for usage.\n');
     return 2;

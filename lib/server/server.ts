@@ -11,6 +11,8 @@ import { routeOptions } from './cli-config.js';
 import type { ServerConfig } from './cli-config.js';
 import type { Logger } from '../logger.js';
 import { RedisSessionStore } from '../sessions/redis-session-store.js';
+import { SessionCache } from '../sessions/session-cache.js';
+import type { SessionStore } from '../sessions/session-store.js';
 import { upgradeHandler } from '../upgrade/upgrade-handler.js';
 
 export interface RunningServer {
@@ -48,12 +50,12 @@ export async function startServer(
   logger: Logger,
   accessLog: Writable,
 ): Promise<RunningServer> {
-  // One connection for every route: they all read the same sessions.
-  const store = new RedisSessionStore(config.redis, {
-    keyPrefix: config.keyPrefix,
-    commandTimeout: config.redisTimeout,
-    logger,
-  });
+  // One store for every route: they all read the same sessions.
+  const storeOptions = { keyPrefix: config.keyPrefix, commandTimeout: config.redisTimeout, logger };
+  const store: SessionStore & { close(): Promise<void> } =
+    config.sessionCache && !(typeof config.redis !== 'string' && 'cluster' in config.redis)
+      ? new SessionCache(config.redis, storeOptions)
+      : new RedisSessionStore(config.redis, storeOptions);
   const proxies: AuthProxy[] = [];
   const server = createServer();
   const inFlight = new Set<ServerResponse>();

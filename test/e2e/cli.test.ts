@@ -360,6 +360,33 @@ describe('express-auth-proxy CLI', () => {
     }
   });
 
+  it('--session-cache on serves repeated requests from memory and hears of a logout', async () => {
+    const redis = new Redis(redisServer.url);
+    await redis.set('cached-sid', JSON.stringify({ credentials: CREDENTIALS }));
+    const gets = async (): Promise<number> =>
+      Number(/cmdstat_get:calls=(\d+)/.exec(await redis.info('commandstats'))?.[1] ?? 0);
+    const server = await serve(serverArgs('--session-cache', 'on'));
+    try {
+      // Until tracking is on, the cache is bypassed.
+      await waitFor(server, 'session cache tracking established');
+      const cookie = authCookie('cached-sid');
+      assert.equal((await request(`${server.url}/`, { headers: { cookie } })).status, 200);
+      const before = await gets();
+      assert.equal((await request(`${server.url}/`, { headers: { cookie } })).status, 200);
+      assert.equal(await gets(), before, 'the second request read no session from Redis');
+      await redis.del('cached-sid');
+      // Redis tells the cache asynchronously; the refusal must follow within a few requests.
+      let status = 200;
+      for (let attempt = 0; attempt < 50 && status === 200; attempt++) {
+        status = (await request(`${server.url}/`, { headers: { cookie } })).status;
+      }
+      assert.equal(status, 401);
+    } finally {
+      assert.equal(await stop(server), 0);
+      redis.disconnect();
+    }
+  });
+
   it('exits with an error, instead of lingering, when the port is taken', async () => {
     const first = await serve(serverArgs());
     try {

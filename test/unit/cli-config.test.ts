@@ -262,3 +262,93 @@ describe('parseCli', () => {
     assert.deepEqual(parseCli(['--version'], {}, readFile).command, { kind: 'version' });
   });
 });
+
+describe('parseCli: Redis topologies and the session cache', () => {
+  const ROUTE = BASE.slice(0, 4);
+
+  it('reads a Sentinel group from flags, IPv6 hosts in brackets', () => {
+    const c = config([
+      ...ROUTE,
+      '--redis-sentinel',
+      '10.0.0.1:26379, [::1]:26380',
+      '--redis-master-name',
+      'sessions',
+    ]);
+    assert.deepEqual(c.redis, {
+      sentinels: [
+        { host: '10.0.0.1', port: 26379 },
+        { host: '::1', port: 26380 },
+      ],
+      name: 'sessions',
+    });
+    assert.equal(c.sessionCache, false);
+  });
+
+  it('reads a Cluster from the environment, with the password from its file', () => {
+    FILES['/keys/redis'] = 'hunter2\n';
+    const c = config(ROUTE, {
+      AUTH_PROXY_REDIS_CLUSTER: 'a:7000,b:7001',
+      AUTH_PROXY_REDIS_PASSWORD_FILE: '/keys/redis',
+    });
+    assert.deepEqual(c.redis, {
+      cluster: [
+        { host: 'a', port: 7000 },
+        { host: 'b', port: 7001 },
+      ],
+      password: 'hunter2',
+    });
+  });
+
+  it('lets any Redis flag replace the environment as a whole', () => {
+    const c = config([...ROUTE, '--redis-cluster', 'a:7000'], {
+      AUTH_PROXY_REDIS: 'redis://env',
+      AUTH_PROXY_REDIS_SENTINEL: 'x:1',
+    });
+    assert.deepEqual(c.redis, { cluster: [{ host: 'a', port: 7000 }] });
+  });
+
+  it('turns the session cache on with a URL or Sentinel', () => {
+    assert.equal(config([...BASE, '--session-cache', 'on']).sessionCache, true);
+    const env = { AUTH_PROXY_REDIS_SENTINEL: 's:1', AUTH_PROXY_REDIS_MASTER_NAME: 'm' };
+    assert.equal(config(ROUTE, { ...env, AUTH_PROXY_SESSION_CACHE: 'on' }).sessionCache, true);
+  });
+
+  it('reports one problem per bad node, and every other mistake', () => {
+    assert.deepEqual(problems([...ROUTE, '--redis-cluster', 'a:7000,b,c:0,:1,d:99999']), [
+      '--redis-cluster b: must be HOST:PORT, port 1-65535',
+      '--redis-cluster c:0: must be HOST:PORT, port 1-65535',
+      '--redis-cluster :1: must be HOST:PORT, port 1-65535',
+      '--redis-cluster d:99999: must be HOST:PORT, port 1-65535',
+    ]);
+    assert.deepEqual(problems([...ROUTE, '--redis-sentinel', 's:1']), [
+      '--redis-master-name: required with --redis-sentinel, the name the sentinels monitor',
+    ]);
+    assert.deepEqual(problems([...BASE, '--redis-master-name', 'm']), [
+      '--redis-master-name: only with --redis-sentinel',
+    ]);
+    assert.deepEqual(problems([...BASE, '--redis-cluster', 'a:1']), [
+      '--redis: give one of --redis, --redis-cluster, not several',
+    ]);
+    assert.deepEqual(problems([...ROUTE, '--redis-cluster', 'a:1', '--session-cache', 'on']), [
+      '--session-cache: not available with --redis-cluster (invalidations cannot be kept exact across nodes)',
+    ]);
+    assert.deepEqual(problems([...BASE, '--session-cache', 'yes']), [
+      '--session-cache: must be on or off',
+    ]);
+    assert.deepEqual(problems(BASE, { AUTH_PROXY_REDIS_PASSWORD: 'p' }), [
+      '--redis-password-file: only with --redis-sentinel or --redis-cluster (a URL carries its own)',
+    ]);
+  });
+
+  it('pings the topology with --check-config', () => {
+    const parsed = parseCli(
+      [...ROUTE, '--redis-cluster', 'a:7000', '--check-config'],
+      {},
+      readFile,
+    );
+    assert.deepEqual(parsed.checkRedis, {
+      redis: { cluster: [{ host: 'a', port: 7000 }] },
+      timeout: 1000,
+    });
+  });
+});
