@@ -10,8 +10,6 @@
 // BENCH_PROFILE (subject ids to run under --cpu-prof), BENCH_NODE_ARGS (more Node flags for the
 // subjects, e.g. --trace-gc), BENCH_OUT (output folder), BENCH_QUICK=1
 // (a smoke run: 1 round of 1 s, 100 B and 50 connections only, written to bench/results/quick).
-import { fork } from 'node:child_process';
-import type { ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join, relative } from 'node:path';
@@ -19,6 +17,7 @@ import { fileURLToPath } from 'node:url';
 import jwt from 'jsonwebtoken';
 import { RedisSessionStore } from '../lib/index.js';
 import { startRedis } from '../test/helpers/redis-server.js';
+import { Child } from './child.js';
 import type { LoadJob, LoadResult } from './load.js';
 import { startRelay } from './relay.js';
 import { markdownReport, svgChart } from './report.js';
@@ -48,7 +47,6 @@ const PROFILE = new Set((env.BENCH_PROFILE ?? '').split(',').filter((s) => s !==
 const NODE_ARGS = (env.BENCH_NODE_ARGS ?? '').split(' ').filter((arg) => arg !== '');
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const OUT = env.BENCH_OUT ?? join(ROOT, 'bench', 'results', quick ? 'quick' : '');
-const TSX = import.meta.resolve('tsx');
 const JWT_KEY = 'bench-secret-of-sufficient-length';
 const SID = 'bench-sid';
 
@@ -170,50 +168,6 @@ function cookieFor(kind: Subject['cookie']): Record<string, string> {
     noTimestamp: true,
   });
   return { cookie: `Authorization=${Buffer.from(token).toString('base64')}` };
-}
-
-/** A child process speaking IPC, with one outstanding question at a time. */
-class Child {
-  readonly process: ChildProcess;
-  #waiting: ((message: unknown) => void) | undefined;
-  #exited: Promise<void>;
-
-  constructor(script: string, args: string[], execArgv: string[] = []) {
-    this.process = fork(fileURLToPath(new URL(script, import.meta.url)), args, {
-      execArgv: ['--import', TSX, ...execArgv],
-      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-    });
-    this.process.on('message', (message) => {
-      const waiting = this.#waiting;
-      this.#waiting = undefined;
-      waiting?.(message);
-    });
-    this.#exited = new Promise((resolve) => {
-      this.process.once('exit', () => {
-        resolve();
-      });
-    });
-  }
-
-  /** The next message, or a rejection if the process exits first. */
-  next<T>(question?: object): Promise<T> {
-    return new Promise<T>((resolve, reject) => {
-      const onExit = (code: number | null): void => {
-        reject(new Error(`${this.process.spawnargs.join(' ')} exited (${String(code)})`));
-      };
-      this.process.once('exit', onExit);
-      this.#waiting = (message) => {
-        this.process.off('exit', onExit);
-        resolve(message as T);
-      };
-      if (question !== undefined) this.process.send(question);
-    });
-  }
-
-  async stop(): Promise<void> {
-    if (this.process.connected) this.process.disconnect();
-    await this.#exited;
-  }
 }
 
 interface Running {
