@@ -2,12 +2,15 @@ import assert from 'node:assert/strict';
 import { fork } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { createServer } from 'node:http';
 import { connect } from 'node:net';
 import type { Socket } from 'node:net';
 import { after, afterEach, before, describe, it } from 'node:test';
+import type { Duplex } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import type { WebSocket } from 'ws';
 import { MemorySessionStore } from '../../lib/index.js';
+import { close, listen } from '../helpers/http.js';
 import { startProxyApp } from '../helpers/proxy-app.js';
 import type { ProxyApp } from '../helpers/proxy-app.js';
 import { authCookie, JWT_KEY } from '../helpers/tokens.js';
@@ -155,6 +158,92 @@ describe('a flood of frames', () => {
     assert.ok(left > 16 * MiB, `only ${(left / MiB).toFixed(1)} MiB left at the backend`);
     client.resume();
     assert.equal((await nextMessage(client)).data.length, MiB);
+  });
+});
+
+describe('a client that sends frames before the handshake is answered', () => {
+  let child: ChildProcess;
+  let proxyPort: number;
+  const backend = createServer();
+  // The backend takes each handshake and holds it, reading nothing, until the test answers 101.
+  const pending: { socket: Duplex; received: number }[] = [];
+  let arrived: (() => void) | undefined;
+
+  before(async () => {
+    backend.on('upgrade', (_req, socket: Duplex, head: Buffer) => {
+      socket.pause();
+      // Bytes that came with the head are handed over here, not on the socket.
+      pending.push({ socket, received: head.length });
+      arrived?.();
+    });
+    const url = await listen(backend);
+    child = fork(
+      fileURLToPath(new URL('../fixtures/ws-proxy.mjs', import.meta.url)),
+      [url, JWT_KEY, CREDENTIALS],
+      { execArgv: ['--expose-gc'], stdio: ['ignore', 'ignore', 'inherit', 'ipc'] },
+    );
+    const [message] = (await once(child, 'message')) as [{ port: number }];
+    proxyPort = message.port;
+  });
+  after(async () => {
+    const exited = once(child, 'exit');
+    child.disconnect();
+    await exited;
+    for (const { socket } of pending) socket.destroy();
+    await close(backend);
+  });
+
+  async function proxyBuffers(): Promise<number> {
+    const reply = once(child, 'message') as Promise<[{ memory: NodeJS.MemoryUsage }]>;
+    child.send('memory');
+    const [{ memory }] = await reply;
+    return memory.arrayBuffers;
+  }
+
+  it('is held back by TCP while the backend has not answered, then delivered whole', async () => {
+    const baseline = await proxyBuffers();
+    const client = connect(proxyPort, '127.0.0.1');
+    client.on('error', () => undefined);
+    await once(client, 'connect');
+    const reached = new Promise<void>((resolve) => (arrived = resolve));
+    client.write(
+      'GET /early HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n' +
+        'Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n' +
+        `Cookie: ${authCookie('sid')}\r\n\r\n`,
+    );
+    // Bytes after the head, before any 101: the proxy must not take them all in meanwhile.
+    const total = 32 * MiB;
+    const chunk = Buffer.alloc(MiB, 0x5a);
+    for (let i = 0; i < total / MiB; i++) client.write(chunk);
+    await reached;
+    const upstream = pending[0];
+    assert.ok(upstream !== undefined);
+    let previous = -1;
+    let still = 0;
+    while (still < 3) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      const held = (await proxyBuffers()) - baseline;
+      assert.ok(held < 8 * MiB, `the proxy holds ${(held / MiB).toFixed(1)} MiB`);
+      still = client.writableLength === previous ? still + 1 : 0;
+      previous = client.writableLength;
+    }
+    assert.ok(client.writableLength > 16 * MiB, 'the proxy read the early bytes in');
+
+    // Once upgraded, every byte reaches the backend, in order, none lost while held back.
+    const delivered = new Promise<void>((resolve) => {
+      upstream.socket.on('data', (data: Buffer) => {
+        upstream.received += data.length;
+        if (upstream.received >= total) resolve();
+      });
+    });
+    upstream.socket.write(
+      'HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n' +
+        'Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n',
+    );
+    upstream.socket.resume();
+    await delivered;
+    assert.equal(upstream.received, total);
+    client.destroy();
   });
 });
 
