@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { createHash, createHmac } from 'node:crypto';
 import { Agent, request as httpRequest } from 'node:http';
-import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
+import { afterEach, beforeEach, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
 import { sealCredentials } from '../../lib/index.js';
 import type { AuthProxyOptions } from '../../lib/index.js';
@@ -10,25 +10,17 @@ import type { Backend, Seen } from '../helpers/backend.js';
 import { request } from '../helpers/http.js';
 import { recordingLogger, startProxyApp } from '../helpers/proxy-app.js';
 import type { ProxyApp } from '../helpers/proxy-app.js';
-import { startRedis } from '../helpers/redis-server.js';
-import type { RedisServer } from '../helpers/redis-server.js';
+import { useRedisServer } from '../helpers/redis-fixture.js';
 import { authCookie, cookieValue, JWT_KEY, sign } from '../helpers/tokens.js';
 
 const CREDENTIALS = Buffer.from('foo:bar').toString('base64');
 const CREDENTIALS_KEY = 'a'.repeat(64);
 
-let redisServer: RedisServer;
+const redisServer = useRedisServer();
 let redis: Redis;
 let backend: Backend;
 let proxy: ProxyApp;
 let logger: ReturnType<typeof recordingLogger>;
-
-before(async () => {
-  redisServer = await startRedis();
-});
-after(async () => {
-  await redisServer.stop();
-});
 
 beforeEach(async () => {
   redis = new Redis(redisServer.url);

@@ -1,21 +1,13 @@
 import assert from 'node:assert/strict';
-import { after, afterEach, before, describe, it } from 'node:test';
+import { afterEach, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
 import { authProxy, RedisSessionStore } from '../../lib/index.js';
 import { recordingLogger } from '../helpers/proxy-app.js';
-import { startRedis } from '../helpers/redis-server.js';
-import type { RedisServer } from '../helpers/redis-server.js';
+import { useRedisServer } from '../helpers/redis-fixture.js';
 import { JWT_KEY } from '../helpers/tokens.js';
 
-let redisServer: RedisServer;
+const redisServer = useRedisServer();
 let client: Redis | undefined;
-
-before(async () => {
-  redisServer = await startRedis();
-});
-after(async () => {
-  await redisServer.stop();
-});
 afterEach(() => {
   client?.disconnect();
   client = undefined;

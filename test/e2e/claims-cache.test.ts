@@ -1,7 +1,7 @@
 // The cache of verified claims must only ever make a request faster: every answer is the one the
 // full path (cookie-parser, express-jwt, the claims checks, the store) would give.
 import assert from 'node:assert/strict';
-import { after, afterEach, before, beforeEach, describe, it, mock } from 'node:test';
+import { afterEach, beforeEach, describe, it, mock } from 'node:test';
 import cookieParser from 'cookie-parser';
 import { Redis } from 'ioredis';
 import type { AuthProxyOptions } from '../../lib/index.js';
@@ -10,24 +10,16 @@ import type { Backend, Seen } from '../helpers/backend.js';
 import { request } from '../helpers/http.js';
 import { recordingLogger, startProxyApp } from '../helpers/proxy-app.js';
 import type { ProxyApp } from '../helpers/proxy-app.js';
-import { startRedis } from '../helpers/redis-server.js';
-import type { RedisServer } from '../helpers/redis-server.js';
+import { useRedisServer } from '../helpers/redis-fixture.js';
 import { authCookie, cookieValue, JWT_KEY, sign } from '../helpers/tokens.js';
 
 const ALICE = Buffer.from('alice:pw').toString('base64');
 const BOB = Buffer.from('bob:pw').toString('base64');
 
-let redisServer: RedisServer;
+const redisServer = useRedisServer();
 let redis: Redis;
 let backend: Backend;
 let proxy: ProxyApp | undefined;
-
-before(async () => {
-  redisServer = await startRedis();
-});
-after(async () => {
-  await redisServer.stop();
-});
 beforeEach(async () => {
   redis = new Redis(redisServer.url);
   await redis.flushdb();

@@ -1,12 +1,11 @@
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
-import { after, afterEach, before, describe, it } from 'node:test';
+import { afterEach, describe, it } from 'node:test';
 import express from 'express';
 import { authProxy, MemorySessionStore, readiness } from '../../lib/index.js';
 import type { AuthProxy, Session, SessionStore } from '../../lib/index.js';
 import { close, listen, request } from '../helpers/http.js';
-import { startRedis } from '../helpers/redis-server.js';
-import type { RedisServer } from '../helpers/redis-server.js';
+import { useRedisServer } from '../helpers/redis-fixture.js';
 import { JWT_KEY } from '../helpers/tokens.js';
 
 const TIMEOUT = 300;
@@ -26,15 +25,8 @@ class SilentStore implements SessionStore {
   }
 }
 
-let redisServer: RedisServer;
+const redisServer = useRedisServer();
 const proxies: AuthProxy[] = [];
-
-before(async () => {
-  redisServer = await startRedis();
-});
-after(async () => {
-  await redisServer.stop();
-});
 afterEach(async () => {
   await Promise.all(proxies.splice(0).map((p) => p.close()));
 });

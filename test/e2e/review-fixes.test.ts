@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { createHash, createHmac } from 'node:crypto';
 import type { Socket } from 'node:net';
-import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
+import { afterEach, beforeEach, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
 import type { AuthProxyOptions } from '../../lib/index.js';
 import { startBackend } from '../helpers/backend.js';
@@ -9,8 +9,7 @@ import type { Backend, Seen } from '../helpers/backend.js';
 import { request } from '../helpers/http.js';
 import { recordingLogger, startProxyApp } from '../helpers/proxy-app.js';
 import type { ProxyApp } from '../helpers/proxy-app.js';
-import { startRedis } from '../helpers/redis-server.js';
-import type { RedisServer } from '../helpers/redis-server.js';
+import { useRedisServer } from '../helpers/redis-fixture.js';
 import { authCookie, JWT_KEY } from '../helpers/tokens.js';
 
 // Regressions of what a hostile review got through (issue 6, section 1), each against a real
@@ -18,18 +17,11 @@ import { authCookie, JWT_KEY } from '../helpers/tokens.js';
 
 const CREDENTIALS = Buffer.from('foo:bar').toString('base64');
 
-let redisServer: RedisServer;
+const redisServer = useRedisServer();
 let redis: Redis;
 let backend: Backend;
 let proxy: ProxyApp | undefined;
 let logger: ReturnType<typeof recordingLogger>;
-
-before(async () => {
-  redisServer = await startRedis();
-});
-after(async () => {
-  await redisServer.stop();
-});
 
 beforeEach(async () => {
   redis = new Redis(redisServer.url);
