@@ -52,7 +52,10 @@ export interface AuthProxy extends RequestHandler {
 export function authProxy(options: AuthProxyOptions): AuthProxy {
   const config = resolveOptions(options);
   const { store, owned } = openStore(config);
-  const respond = createResponder(config.logger, config.onError);
+  // Metrics, when asked for, wrap stages at construction: a mount without them runs none of it.
+  const hooks = config.metrics;
+  const plainRespond = createResponder(config.logger, config.onError);
+  const respond = hooks === undefined ? plainRespond : hooks.refusals(plainRespond);
   const within = storeDeadline(config.storeTimeout);
   // Rechecks read the very store object the chain reads (the session cache when configured), so
   // that its invalidations apply.
@@ -64,16 +67,24 @@ export function authProxy(options: AuthProxyOptions): AuthProxy {
     clockTolerance: config.clockTolerance,
     logger: config.logger,
   });
-  const proxy = createProxy(config, respond, live);
+  const proxy = createProxy(config, respond, live, hooks === undefined ? [] : [hooks.upstream]);
+  hooks?.watch(() => live.size, store instanceof SessionCache ? store : undefined);
 
   const failure: ErrorRequestHandler = function authProxyFailure(err, req, res, _next) {
     respond(toAuthProxyError(err), req, res);
   };
   const chain = compose([
+    ...(hooks === undefined ? [] : [hooks.enter]),
     ...(config.ws ? [] : [refuseWebSockets]),
     checkRequest,
     verifyToken(config),
-    resolveSession(store, config.decodeCredentials, within, store instanceof SessionCache),
+    resolveSession(
+      store,
+      config.decodeCredentials,
+      hooks === undefined ? within : hooks.lookups(within),
+      store instanceof SessionCache,
+    ),
+    ...(hooks === undefined ? [] : [hooks.allowed]),
     proxy.middleware,
     failure,
   ]);
@@ -107,6 +118,7 @@ export function authProxy(options: AuthProxyOptions): AuthProxy {
           }
           await live.close();
           proxy.close();
+          hooks?.close();
           if (owned) await store.close?.();
         })();
         return closed;

@@ -45,3 +45,5 @@ export type { SessionCookieOptions } from './sessions/session-cookie.js';
 export type { JwtKey } from './sessions/jwt-key.js';
 export { readiness } from './observe/readiness.js';
 export type { Readiness, ReadinessOptions } from './observe/readiness.js';
+export { createMetrics, metricsHandler } from './observe/metrics.js';
+export type { MetricsOptions, MountMetrics, ProxyMetrics } from './observe/metrics.js';

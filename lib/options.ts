@@ -15,6 +15,8 @@ import type { SessionCacheSettings } from './sessions/session-cache.js';
 import { checkTopology, isTopology } from './sessions/redis-topology.js';
 import type { RedisTopology } from './sessions/redis-topology.js';
 import type { SessionStore } from './sessions/session-store.js';
+import { hooksOf } from './observe/metrics.js';
+import type { MountHooks, MountMetrics } from './observe/metrics.js';
 
 export type HmacAlgorithm = 'HS256' | 'HS384' | 'HS512';
 
@@ -97,6 +99,8 @@ export interface AuthProxyOptions {
   logger?: Logger;
   /** Renders refusals yourself (a login page, JSON...). */
   onError?: ErrorHandler;
+  /** Prometheus metrics of this mount: `createMetrics().mount('/mail')`. Default: none, no cost. */
+  metrics?: MountMetrics;
   /**
    * Translate the URLs inside WebDAV requests and answers (`Destination`, `If`, `Location`,
    * `Content-Location`, multistatus hrefs) between the mount point and the target's path.
@@ -137,6 +141,7 @@ export interface Config {
   proxyTimeout: number | undefined;
   logger: Logger;
   onError: ErrorHandler | undefined;
+  metrics: MountHooks | undefined;
   rewriteUrls: boolean;
   proxy: ProxyPassthroughOptions;
   ws: boolean;
@@ -160,6 +165,7 @@ const KNOWN_OPTIONS = new Set<string>([
   'proxyTimeout',
   'logger',
   'onError',
+  'metrics',
   'rewriteUrls',
   'proxy',
   'ws',
@@ -290,6 +296,13 @@ export function resolveOptions(input: unknown): Config {
     problems.push('onError: must be a function (error, req, res) => void');
   }
 
+  const metrics = hooksOf(options.metrics);
+  if (options.metrics !== undefined && metrics === undefined) {
+    problems.push(
+      "metrics: must come from createMetrics().mount(name), e.g. metrics.mount('/mail')",
+    );
+  }
+
   const proxy = checkProxyOptions(options.proxy, problems);
 
   // A pathRewrite cannot be inverted, so the URLs it changes cannot be translated back.
@@ -328,6 +341,7 @@ export function resolveOptions(input: unknown): Config {
     proxyTimeout: proxyTimeout as number | undefined,
     logger: logger as Logger,
     onError: onError as ErrorHandler | undefined,
+    metrics,
     rewriteUrls: rewriteUrls as boolean,
     proxy,
     ws: ws as boolean,

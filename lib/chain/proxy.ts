@@ -39,7 +39,12 @@ export interface ProxyStage {
  * handshakes (marked by `upgradeHandler`) go to http-proxy's `ws` path, never through hpm's own
  * `ws: true`, which would take upgrades straight from the server without this chain.
  */
-export function createProxy(config: Config, respond: Responder, live: LiveSockets): ProxyStage {
+export function createProxy(
+  config: Config,
+  respond: Responder,
+  live: LiveSockets,
+  observers: readonly Plugin[] = [],
+): ProxyStage {
   const ownsAgent = config.proxy.agent === undefined;
   // The agent's socket timeout starts when the socket is created, so it also bounds the connect
   // phase, which ClientRequest.setTimeout (in the hook below) would wait out.
@@ -164,7 +169,8 @@ export function createProxy(config: Config, respond: Responder, live: LiveSocket
     target: config.target,
     agent,
     ejectPlugins: true,
-    plugins: [socketErrorGuards, authPlugin],
+    // Observers (metrics) listen after authPlugin, so they see its decisions.
+    plugins: [socketErrorGuards, authPlugin, ...observers],
   });
 
   const middleware: RequestHandler = function proxyToBackend(req, res, next): void {

@@ -113,6 +113,8 @@ export class SessionCache implements SessionStore {
   readonly #ttl: number;
   readonly #now: () => number;
   readonly #logger: Logger;
+  #hits = 0;
+  #misses = 0;
 
   constructor(
     redis: string | RedisClient | RedisSentinelConfig,
@@ -182,10 +184,27 @@ export class SessionCache implements SessionStore {
     return this.#entries.size;
   }
 
+  /** Lookups answered from memory, since construction. */
+  get hits(): number {
+    return this.#hits;
+  }
+
+  /** Lookups passed on to Redis (or joined to one on its way), since construction. */
+  get misses(): number {
+    return this.#misses;
+  }
+
   get(sid: string): Promise<Session | undefined> {
-    if (!this.#tracking.tracking) return this.#store.get(sid);
+    if (!this.#tracking.tracking) {
+      this.#misses++;
+      return this.#store.get(sid);
+    }
     const entry = this.#entries.get(sid);
-    if (entry !== undefined) return entry.answer;
+    if (entry !== undefined) {
+      this.#hits++;
+      return entry.answer;
+    }
+    this.#misses++;
     return this.#pending.get(sid)?.answer ?? this.#load(sid);
   }
 
