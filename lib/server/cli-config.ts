@@ -150,6 +150,24 @@ const SETTINGS = [
     help: "how often an open WebSocket's session is checked (default 30000)",
   },
   {
+    flag: 'workers',
+    env: 'AUTH_PROXY_WORKERS',
+    value: 'N',
+    help: 'worker processes sharing the port (node:cluster), sharing nothing but Redis (default 1)',
+  },
+  {
+    flag: 'metrics',
+    env: 'AUTH_PROXY_METRICS',
+    value: 'on|off',
+    help: 'Prometheus metrics at GET /metrics (default off)',
+  },
+  {
+    flag: 'metrics-port',
+    env: 'AUTH_PROXY_METRICS_PORT',
+    value: 'PORT',
+    help: 'serve /metrics on this port (same --host; 0 picks a free one) instead of the main one; implies --metrics on',
+  },
+  {
     flag: 'access-log',
     env: 'AUTH_PROXY_ACCESS_LOG',
     value: 'on|off',
@@ -189,6 +207,9 @@ export interface ServerConfig {
   wsRecheckInterval: number;
   accessLog: boolean;
   logLevel: LogLevel;
+  workers: number;
+  /** Off, on the main port, or on a port of its own. */
+  metrics: { port: number } | 'main' | 'off';
 }
 
 export type CliCommand =
@@ -208,7 +229,7 @@ export interface ParsedCli {
   warnings: string[];
 }
 
-const RESERVED_PATHS = new Set(['/healthz', '/readyz']);
+const RESERVED_PATHS = new Set(['/healthz', '/readyz', '/metrics']);
 
 /**
  * Reads flags, then their environment twins, then defaults, into a ServerConfig. Pure apart from
@@ -286,6 +307,30 @@ export function parseCli(
   const port = integer('port', setting('port'), 3000, problems, { min: 0, max: 65535 });
   const ws = setting('ws') ?? 'on';
   if (ws !== 'on' && ws !== 'off') problems.push('--ws: must be on or off');
+  const workers = integer('workers', setting('workers'), 1, problems, { min: 1, max: 256 });
+  const metricsSetting = setting('metrics');
+  const metricsPortSetting = setting('metrics-port');
+  let metrics: ServerConfig['metrics'] = 'off';
+  if (metricsSetting !== undefined && metricsSetting !== 'on' && metricsSetting !== 'off') {
+    problems.push('--metrics: must be on or off');
+  } else if (metricsPortSetting !== undefined) {
+    const metricsPort = integer('metrics-port', metricsPortSetting, 0, problems, {
+      min: 0,
+      max: 65535,
+    });
+    if (metricsSetting === 'off') problems.push('--metrics-port: conflicts with --metrics off');
+    else if (metricsPort === port && metricsPort !== 0) {
+      problems.push('--metrics-port: must differ from --port');
+    } else metrics = { port: metricsPort };
+  } else if (metricsSetting === 'on') {
+    metrics = 'main';
+    // Each worker would answer for itself alone: only the primary process sees them all.
+    if (workers > 1) {
+      problems.push(
+        "--metrics: with --workers above 1, give --metrics-port (the primary process serves every worker's metrics there)",
+      );
+    }
+  }
   const accessLog = setting('access-log') ?? 'on';
   if (accessLog !== 'on' && accessLog !== 'off') problems.push('--access-log: must be on or off');
   const logLevel = setting('log-level') ?? 'info';
@@ -315,6 +360,8 @@ export function parseCli(
     wsRecheckInterval: optionNumber(setting('ws-recheck-interval')) ?? 30_000,
     accessLog: accessLog === 'on',
     logLevel: logLevel as LogLevel,
+    workers,
+    metrics,
   };
   const skip = new Set<string>();
   if (jwtKey === undefined) skip.add('jwtKey');
@@ -610,7 +657,8 @@ export function helpText(): string {
     `  --version, -v${' '.repeat(21)}print the version`,
     `  --help, -h${' '.repeat(24)}print this help`,
     '',
-    'Endpoints: GET /healthz (process up), GET /readyz (Redis answers within --redis-timeout).',
+    'Endpoints: GET /healthz (process up), GET /readyz (Redis answers within --redis-timeout),',
+    'GET /metrics (with --metrics on, or on --metrics-port).',
     'WebSockets under a route pass the same checks and are closed (4401) when their session ends.',
     'Example:',
     '  express-auth-proxy --route /mail=http://127.0.0.1:8080 --route /dav=http://127.0.0.1:8081/remote.php \\',

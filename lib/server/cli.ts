@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import cluster from 'node:cluster';
 import { readFileSync } from 'node:fs';
 import { helpText, LOG_LEVELS, parseCli } from './cli-config.js';
 import type { LogLevel } from './cli-config.js';
@@ -7,6 +8,7 @@ import { AuthProxyError } from '../errors.js';
 import { RedisSessionStore } from '../sessions/redis-session-store.js';
 import type { RedisTopology } from '../sessions/redis-topology.js';
 import { storeDeadline } from '../sessions/store-deadline.js';
+import { reportReady, shareMetrics, startPrimary } from './cluster.js';
 import { startServer } from './server.js';
 
 function version(): string {
@@ -92,19 +94,65 @@ async function main(): Promise<number> {
   }
 
   const logger = stderrLogger(config.logLevel);
-  const server = await startServer(config, logger, process.stdout);
-  logger.info(`express-auth-proxy ${version()} listening on ${server.url}`);
-  for (const route of config.routes) logger.info(`  ${route.path} -> ${route.target}`);
-  const signal = await new Promise<NodeJS.Signals>((resolve) => {
-    process.once('SIGTERM', resolve);
-    process.once('SIGINT', resolve);
-  });
+  if (config.workers > 1 && cluster.isPrimary) {
+    const primary = await startPrimary(config, logger);
+    logger.info(
+      `express-auth-proxy ${version()} listening on ${primary.url} (${config.workers} workers)`,
+    );
+    for (const route of config.routes) logger.info(`  ${route.path} -> ${route.target}`);
+    if (primary.metricsUrl !== undefined) logger.info(`  metrics on ${primary.metricsUrl}/metrics`);
+    const signal = await signalled();
+    logger.info(`${signal}: stopping the workers`);
+    const clean = await primary.shutdown(signal);
+    logger.info('stopped');
+    return clean ? 0 : 1;
+  }
+
+  const worker = cluster.worker;
+  const server = await startServer(
+    config,
+    logger,
+    process.stdout,
+    worker === undefined ? {} : { shareMetrics },
+  );
+  if (worker === undefined) {
+    logger.info(`express-auth-proxy ${version()} listening on ${server.url}`);
+    for (const route of config.routes) logger.info(`  ${route.path} -> ${route.target}`);
+    if (server.metricsUrl !== undefined) logger.info(`  metrics on ${server.metricsUrl}/metrics`);
+  } else {
+    reportReady(server.url);
+  }
+  const signal = await signalled();
   // Shutdown first stops listening, synchronously: whoever reads this line can no longer connect.
   const stopped = server.shutdown();
-  logger.info(`${signal}: finishing in-flight requests`);
+  logger.info(
+    `${worker === undefined ? '' : `worker ${process.pid}: `}${signal}: finishing in-flight requests`,
+  );
   await stopped;
-  logger.info('stopped');
+  if (worker === undefined) logger.info('stopped');
+  // The channel to the primary would keep the worker alive.
+  else worker.disconnect();
   return 0;
+}
+
+/**
+ * The first SIGTERM or SIGINT. A worker ignores the ones after it: Ctrl-C reaches it both from
+ * the terminal and through the primary.
+ */
+function signalled(): Promise<NodeJS.Signals> {
+  return new Promise<NodeJS.Signals>((resolve) => {
+    const first = (signal: NodeJS.Signals): void => {
+      process.off('SIGTERM', first);
+      process.off('SIGINT', first);
+      if (cluster.isWorker) {
+        process.on('SIGTERM', () => undefined);
+        process.on('SIGINT', () => undefined);
+      }
+      resolve(signal);
+    };
+    process.on('SIGTERM', first);
+    process.on('SIGINT', first);
+  });
 }
 
 main().then(

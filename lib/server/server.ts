@@ -1,12 +1,14 @@
 import { createServer } from 'node:http';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex, Writable } from 'node:stream';
 import express from 'express';
 import morgan from 'morgan';
 import { authProxy } from '../auth-proxy.js';
 import type { AuthProxy } from '../auth-proxy.js';
+import { createMetrics, metricsHandler } from '../observe/metrics.js';
 import { readiness } from '../observe/readiness.js';
+import type { Registry } from 'prom-client';
 import { routeOptions } from './cli-config.js';
 import type { ServerConfig } from './cli-config.js';
 import type { Logger } from '../logger.js';
@@ -17,6 +19,8 @@ import { upgradeHandler } from '../upgrade/upgrade-handler.js';
 
 export interface RunningServer {
   url: string;
+  /** Where /metrics is served, when it has a port of its own (not in a worker: see cluster.ts). */
+  metricsUrl?: string;
   /**
    * Stops accepting connections, lets in-flight requests finish for at most
    * `config.shutdownTimeout` ms, closes open WebSockets with 1001, then closes Redis.
@@ -49,7 +53,14 @@ export async function startServer(
   config: ServerConfig,
   logger: Logger,
   accessLog: Writable,
+  options: {
+    /** A worker of several: its metrics registry goes to the primary, which serves it. */
+    shareMetrics?: (registry: Registry) => void;
+  } = {},
 ): Promise<RunningServer> {
+  const metrics = config.metrics === 'off' ? undefined : createMetrics();
+  if (metrics !== undefined) options.shareMetrics?.(metrics.registry);
+  let metricsServer: Server | undefined;
   // One store for every route: they all read the same sessions.
   const storeOptions = { keyPrefix: config.keyPrefix, commandTimeout: config.redisTimeout, logger };
   const store: SessionStore & { close(): Promise<void> } =
@@ -79,10 +90,17 @@ export async function startServer(
       res.type('text').send('ok\n');
     });
     app.get('/readyz', readiness(store, { timeout: config.redisTimeout }));
+    if (metrics !== undefined && config.metrics === 'main') {
+      app.get('/metrics', metricsHandler(metrics));
+    }
     // Longest paths first, so that /mail/admin is not swallowed by /mail or /.
     const routes = [...config.routes].sort((a, b) => b.path.length - a.path.length);
     for (const route of routes) {
-      const proxy = authProxy({ ...routeOptions(config, route.target, store), logger });
+      const proxy = authProxy({
+        ...routeOptions(config, route.target, store),
+        logger,
+        ...(metrics === undefined ? {} : { metrics: metrics.mount(route.path) }),
+      });
       proxies.push(proxy);
       app.use(route.path, proxy);
     }
@@ -98,25 +116,22 @@ export async function startServer(
       socket.once('close', () => upgraded.delete(socket));
       handleUpgrade(req, socket, head);
     });
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(config.port, config.host, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
+    await listenOn(server, config.port, config.host);
+    if (metrics !== undefined && typeof config.metrics === 'object' && !options.shareMetrics) {
+      metricsServer = createServer(express().get('/metrics', metricsHandler(metrics)));
+      await listenOn(metricsServer, config.metrics.port, config.host);
+    }
   } catch (err) {
     // Without this the open Redis connection would keep a failed start-up alive.
+    server.close();
     await Promise.all(proxies.map((p) => p.close()));
     await store.close();
     throw err;
   }
-  const { address, port } = server.address() as AddressInfo;
-  const host = address.includes(':') ? `[${address}]` : address;
-
   let stopped: Promise<void> | undefined;
   return {
-    url: `http://${host}:${port}`,
+    url: urlOf(server),
+    ...(metricsServer === undefined ? {} : { metricsUrl: urlOf(metricsServer) }),
     shutdown() {
       stopped ??= (async () => {
         closing = true;
@@ -138,8 +153,31 @@ export async function startServer(
         await drained;
         clearTimeout(timer);
         await store.close();
+        if (metricsServer !== undefined) {
+          const closing = metricsServer;
+          const closed = new Promise((resolve) => closing.close(resolve));
+          closing.closeAllConnections();
+          await closed;
+        }
       })();
       return stopped;
     },
   };
+}
+
+/** Listens, rejecting (EADDRINUSE...) instead of emitting 'error'. */
+export function listenOn(server: Server, port: number, host: string): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+}
+
+export function urlOf(server: Server): string {
+  const { address, port } = server.address() as AddressInfo;
+  const host = address.includes(':') ? `[${address}]` : address;
+  return `http://${host}:${port}`;
 }

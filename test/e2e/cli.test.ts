@@ -387,6 +387,71 @@ describe('express-auth-proxy CLI', () => {
     }
   });
 
+  it('--metrics on serves /metrics on the main port, counting by route', async () => {
+    const server = await serve(serverArgs('--metrics', 'on', '--access-log', 'off'));
+    try {
+      const cookie = authCookie('sid');
+      assert.equal((await request(`${server.url}/x`, { headers: { cookie } })).status, 200);
+      assert.equal((await request(`${server.url}/x`)).status, 401);
+      const metrics = await request(`${server.url}/metrics`);
+      assert.equal(metrics.status, 200);
+      assert.match(metrics.body, /^express_auth_proxy_requests_total\{mount="\/",code="OK"\} 1$/m);
+      assert.match(
+        metrics.body,
+        /^express_auth_proxy_requests_total\{mount="\/",code="ERR_TOKEN_MISSING"\} 1$/m,
+      );
+    } finally {
+      assert.equal(await stop(server), 0);
+    }
+  });
+
+  it('--workers 2: a logout through one worker is refused by the other on its next request; SIGTERM stops both', async () => {
+    const redis = new Redis(redisServer.url);
+    await redis.set('worker-sid', JSON.stringify({ credentials: CREDENTIALS }));
+    const server = await serve(serverArgs('--workers', '2', '--metrics-port', '0'));
+    const agents: Agent[] = [];
+    try {
+      const pids = new Set([...server.stderr().matchAll(/worker (\d+) ready/g)].map((m) => m[1]));
+      assert.equal(pids.size, 2);
+      const cookie = authCookie('worker-sid');
+      // Each keep-alive connection stays with the worker that accepted it, and each worker keeps
+      // its own pooled connection to the backend: the backend's view of the source port tells
+      // the workers apart. Connections are opened until two workers have answered.
+      const byWorker = new Map<number, Agent>();
+      for (let i = 0; i < 40 && byWorker.size < 2; i++) {
+        const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+        agents.push(agent);
+        const seen = JSON.parse(await getVia(agent, `${server.url}/who`, cookie)) as Seen;
+        if (!byWorker.has(seen.remotePort)) byWorker.set(seen.remotePort, agent);
+      }
+      const [first, second] = [...byWorker.values()];
+      assert.ok(first !== undefined && second !== undefined, 'two workers answered');
+      assert.equal(await statusVia(second, `${server.url}/who`, cookie), 200);
+      // The login site logs the user out while the request goes through the first worker.
+      await redis.del('worker-sid');
+      assert.equal(await statusVia(first, `${server.url}/who`, cookie), 401);
+      assert.equal(await statusVia(second, `${server.url}/who`, cookie), 401);
+
+      const metricsUrl = /metrics on (http:\/\/\S+)/.exec(server.stderr())?.[1];
+      assert.ok(metricsUrl !== undefined);
+      const metrics = await request(metricsUrl);
+      // Both workers' counts, summed by the primary.
+      const ok = /^express_auth_proxy_requests_total\{mount="\/",code="OK"\} (\d+)$/m.exec(
+        metrics.body,
+      );
+      assert.ok(Number(ok?.[1]) >= 3, metrics.body);
+    } finally {
+      for (const agent of agents) agent.destroy();
+      assert.equal(await stop(server), 0);
+      redis.disconnect();
+    }
+    assert.match(
+      server.stderr(),
+      /worker \d+: SIGTERM: finishing in-flight requests[\s\S]*worker \d+: SIGTERM/,
+    );
+    assert.match(server.stderr(), /stopped\n$/);
+  });
+
   it('exits with an error, instead of lingering, when the port is taken', async () => {
     const first = await serve(serverArgs());
     try {
@@ -399,6 +464,31 @@ describe('express-auth-proxy CLI', () => {
     }
   });
 });
+
+/** GET through a given agent (its one keep-alive connection), resolving with the body. */
+function getVia(agent: Agent, url: string, cookie: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    httpGet(url, { agent, headers: { cookie } }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (chunk: Buffer) => chunks.push(chunk));
+      res.on('end', () => {
+        resolve(Buffer.concat(chunks).toString());
+      });
+      res.on('error', reject);
+    }).on('error', reject);
+  });
+}
+
+function statusVia(agent: Agent, url: string, cookie: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    httpGet(url, { agent, headers: { cookie } }, (res) => {
+      res.resume();
+      res.on('end', () => {
+        resolve(res.statusCode ?? 0);
+      });
+    }).on('error', reject);
+  });
+}
 
 function waitFor(server: Server, text: string): Promise<void> {
   return new Promise<void>((resolve) => {

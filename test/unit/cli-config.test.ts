@@ -352,3 +352,38 @@ describe('parseCli: Redis topologies and the session cache', () => {
     });
   });
 });
+
+describe('parseCli: workers and metrics', () => {
+  it('defaults to one process without metrics', () => {
+    const c = config(BASE);
+    assert.equal(c.workers, 1);
+    assert.equal(c.metrics, 'off');
+  });
+
+  it('serves metrics on the main port, or on a port of their own', () => {
+    assert.equal(config([...BASE, '--metrics', 'on']).metrics, 'main');
+    assert.deepEqual(config([...BASE, '--metrics-port', '9100']).metrics, { port: 9100 });
+    assert.deepEqual(config(BASE, { AUTH_PROXY_WORKERS: '4', AUTH_PROXY_METRICS_PORT: '9100' }), {
+      ...config(BASE),
+      workers: 4,
+      metrics: { port: 9100 },
+    });
+  });
+
+  it('reports each mistake', () => {
+    assert.deepEqual(problems([...BASE, '--workers', '0', '--metrics', 'yes']), [
+      '--workers: must be a whole number >= 1 and <= 256',
+      '--metrics: must be on or off',
+    ]);
+    assert.deepEqual(problems([...BASE, '--metrics', 'off', '--metrics-port', '9100']), [
+      '--metrics-port: conflicts with --metrics off',
+    ]);
+    assert.deepEqual(problems([...BASE, '--port', '9100', '--metrics-port', '9100']), [
+      '--metrics-port: must differ from --port',
+    ]);
+    assert.deepEqual(problems([...BASE, '--workers', '2', '--metrics', 'on']), [
+      "--metrics: with --workers above 1, give --metrics-port (the primary process serves every worker's metrics there)",
+    ]);
+    assert.match(problems([...BASE, '--route', '/metrics=http://y']).join(), /\/metrics/);
+  });
+});
