@@ -118,6 +118,18 @@ const SUBJECTS: Subject[] = [
     status: 200,
   },
   {
+    id: 'auth-metrics',
+    label: 'authProxy + metrics (prom-client)',
+    spec: ({ backend, redis }) => ({
+      kind: 'auth-metrics',
+      target: backend,
+      redisUrl: redis,
+      jwtKey: JWT_KEY,
+    }),
+    cookie: 'valid',
+    status: 200,
+  },
+  {
     id: 'refused',
     label: 'authProxy, refused (401, expired token)',
     spec: ({ backend, redis }) => ({

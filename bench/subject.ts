@@ -11,7 +11,7 @@ import express from 'express';
 import { createProxyMiddleware } from 'http-proxy-middleware';
 import type { AuthProxyOptions } from '../lib/index.js';
 
-export type SubjectKind = 'backend' | 'bare' | 'auth' | 'auth-cache';
+export type SubjectKind = 'backend' | 'bare' | 'auth' | 'auth-cache' | 'auth-metrics';
 
 export interface SubjectSpec {
   kind: SubjectKind;
@@ -94,7 +94,7 @@ async function proxyApp(spec: SubjectSpec): Promise<ReturnType<typeof createServ
     );
     return createServer(app);
   }
-  const { authProxy, AuthProxyConfigError } = (await import(
+  const { authProxy, AuthProxyConfigError, createMetrics } = (await import(
     spec.lib === undefined ? '../lib/index.js' : pathToFileURL(spec.lib).href
   )) as typeof import('../lib/index.js');
   const options: AuthProxyOptions = {
@@ -104,10 +104,20 @@ async function proxyApp(spec: SubjectSpec): Promise<ReturnType<typeof createServ
   };
   // Built from a plain object so that this file still compiles before the option exists.
   const withCache: Record<string, unknown> = { ...options, sessionCache: true };
+  // Revisions older than the metrics option (BENCH_BASELINE) have no createMetrics.
+  const withMetrics: Record<string, unknown> = { ...options };
+  if (spec.kind === 'auth-metrics') {
+    if ((createMetrics as unknown) === undefined) return 'this revision has no createMetrics';
+    withMetrics.metrics = createMetrics().mount('/mail');
+  }
   try {
     app.use(
       '/mail',
-      authProxy(spec.kind === 'auth-cache' ? (withCache as unknown as AuthProxyOptions) : options),
+      authProxy(
+        spec.kind === 'auth-cache'
+          ? (withCache as unknown as AuthProxyOptions)
+          : (withMetrics as unknown as AuthProxyOptions),
+      ),
     );
   } catch (err) {
     if (err instanceof AuthProxyConfigError && spec.kind === 'auth-cache') {
