@@ -10,7 +10,7 @@
 // BENCH_PROFILE (subject ids to run under --cpu-prof), BENCH_NODE_ARGS (more Node flags for the
 // subjects, e.g. --trace-gc), BENCH_OUT (output folder), BENCH_QUICK=1
 // (a smoke run: 1 round of 1 s, 100 B and 50 connections only, written to bench/results/quick).
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -40,13 +40,20 @@ const ONLY =
   env.BENCH_ONLY === undefined || env.BENCH_ONLY === ''
     ? undefined
     : new Set(env.BENCH_ONLY.split(','));
-// A checkout of another revision (its lib/index.ts is loaded): adds its authProxy as a row.
+// A built checkout of another revision (its dist/index.js is loaded): adds its authProxy as a row.
 const BASELINE =
   env.BENCH_BASELINE === undefined || env.BENCH_BASELINE === '' ? undefined : env.BENCH_BASELINE;
 const PROFILE = new Set((env.BENCH_PROFILE ?? '').split(',').filter((s) => s !== ''));
 const NODE_ARGS = (env.BENCH_NODE_ARGS ?? '').split(' ').filter((arg) => arg !== '');
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const OUT = env.BENCH_OUT ?? join(ROOT, 'bench', 'results', quick ? 'quick' : '');
+// The subjects run the package as it ships (dist/, from `npm run build`), not the TypeScript
+// sources through tsx, whose transform adds work to every closure created on the request path.
+for (const checkout of BASELINE === undefined ? [ROOT] : [ROOT, BASELINE]) {
+  if (!existsSync(join(checkout, 'dist', 'index.js'))) {
+    throw new Error(`bench: ${checkout} has no dist/index.js: run npm run build there first`);
+  }
+}
 const JWT_KEY = 'bench-secret-of-sufficient-length';
 const SID = 'bench-sid';
 
@@ -99,7 +106,7 @@ const SUBJECTS: Subject[] = [
             target: backend,
             redisUrl: redis,
             jwtKey: JWT_KEY,
-            lib: join(BASELINE, 'lib', 'index.ts'),
+            lib: join(BASELINE, 'dist', 'index.js'),
           }),
           cookie: 'valid' as const,
           status: 200,

@@ -5,7 +5,7 @@
 import { Agent, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { PerformanceObserver } from 'node:perf_hooks';
-import { pathToFileURL } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { GCProfiler, getHeapStatistics } from 'node:v8';
 import express from 'express';
 import { createProxyMiddleware } from 'http-proxy-middleware';
@@ -20,7 +20,7 @@ export interface SubjectSpec {
   /** Where sessions are (authProxy only). */
   redisUrl?: string;
   jwtKey?: string;
-  /** Another checkout's lib/index.ts, to compare revisions; this checkout's by default. */
+  /** Another checkout's dist/index.js, to compare revisions; this checkout's by default. */
   lib?: string;
 }
 
@@ -95,7 +95,7 @@ async function proxyApp(spec: SubjectSpec): Promise<ReturnType<typeof createServ
     return createServer(app);
   }
   const { authProxy, AuthProxyConfigError, createMetrics } = (await import(
-    spec.lib === undefined ? '../lib/index.js' : pathToFileURL(spec.lib).href
+    pathToFileURL(spec.lib ?? fileURLToPath(new URL('../dist/index.js', import.meta.url))).href
   )) as typeof import('../lib/index.js');
   const options: AuthProxyOptions = {
     target,
