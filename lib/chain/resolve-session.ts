@@ -39,37 +39,71 @@ export function resolveSession(
 /**
  * The one decision "does this sid still open a session, and with which credentials": the upstream
  * Authorization value, or a rejection with our codes (401 not found, 500 malformed, 503 store
- * down or late). The session stage and the recheck of live WebSockets both call it.
+ * down or late). The session stage and the recheck of live WebSockets both call it. Written with
+ * `then` rather than as an async function: it runs on every request, and each await layer costs a
+ * promise and a suspended frame.
  *
  * @example
  * await authorizationFor(store, undefined, storeDeadline(1000), undefined, sid); // 'Basic YWxp...'
  */
-export async function authorizationFor(
+export function authorizationFor(
   store: SessionStore,
   decode: Decoder,
   within: StoreDeadline,
   built: WeakMap<Session, string> | undefined,
   sid: string,
 ): Promise<string> {
-  let session;
+  let lookup: Promise<Session | undefined>;
   try {
-    session = await within(store.get(sid));
+    lookup = within(store.get(sid));
   } catch (err) {
-    throw toAuthProxyError(err, 'ERR_STORE_UNAVAILABLE', 'session store failed');
+    return Promise.reject(storeFailure(err));
   }
+  return lookup.then((session) => authorizationOf(session, decode, built), rejectStoreFailure);
+}
+
+function storeFailure(err: unknown): AuthProxyError {
+  return toAuthProxyError(err, 'ERR_STORE_UNAVAILABLE', 'session store failed');
+}
+
+function rejectStoreFailure(err: unknown): never {
+  throw storeFailure(err);
+}
+
+function authorizationOf(
+  session: Session | undefined,
+  decode: Decoder,
+  built: WeakMap<Session, string> | undefined,
+): string | Promise<string> {
   if (session === undefined || (session as unknown) === null) {
     throw new AuthProxyError('ERR_SESSION_NOT_FOUND', 'no session for this sid');
   }
   const known = built?.get(session);
   if (known !== undefined) return known;
-  let credentials: unknown = session.credentials;
-  if (decode !== undefined) {
-    try {
-      credentials = await decode(session.credentials);
-    } catch (err) {
-      throw toAuthProxyError(err, 'ERR_CREDENTIALS_INVALID', 'credentials could not be decoded');
-    }
+  if (decode === undefined) return authorizationWith(session.credentials, session, built);
+  let decoded: string | Promise<string>;
+  try {
+    decoded = decode(session.credentials);
+  } catch (err) {
+    throw undecodable(err);
   }
+  return Promise.resolve(decoded).then(
+    (credentials) => authorizationWith(credentials, session, built),
+    (err: unknown) => {
+      throw undecodable(err);
+    },
+  );
+}
+
+function undecodable(err: unknown): AuthProxyError {
+  return toAuthProxyError(err, 'ERR_CREDENTIALS_INVALID', 'credentials could not be decoded');
+}
+
+function authorizationWith(
+  credentials: unknown,
+  session: Session,
+  built: WeakMap<Session, string> | undefined,
+): string {
   if (typeof credentials !== 'string') {
     throw new AuthProxyError('ERR_CREDENTIALS_INVALID', 'decoded credentials are not a string');
   }
