@@ -11,6 +11,7 @@ import type { Backend } from '../helpers/backend.js';
 import { close, listen, request } from '../helpers/http.js';
 import { startProxyApp } from '../helpers/proxy-app.js';
 import type { ProxyApp } from '../helpers/proxy-app.js';
+import { waitFor } from '../helpers/redis-ha.js';
 import { freePort, startRedis } from '../helpers/redis-server.js';
 import type { RedisServer } from '../helpers/redis-server.js';
 import { authCookie, JWT_KEY } from '../helpers/tokens.js';
@@ -161,8 +162,9 @@ describe('metrics', () => {
     );
     try {
       const cookie = authCookie(SID);
-      // The cache serves nothing until tracking is on; a probe read settles that first.
-      await sessions.ping();
+      // The cache serves nothing until tracking is on, and its start makes open WebSockets
+      // recheck their session (one more lookup): both are settled before counting.
+      await waitFor('the cache to track', () => Promise.resolve(sessions.tracking));
       const socket = await mustOpen(`${app.url}/live/ws`, { cookie });
       let text = await scrape(metrics);
       assert.equal(sample(text, 'eap_websockets_open', 'mount="/live"'), 1);
@@ -174,6 +176,7 @@ describe('metrics', () => {
       const hits = sample(text, 'eap_session_cache_hits_total', '');
       const misses = sample(text, 'eap_session_cache_misses_total', '');
       assert.equal(hits + misses, 4);
+      assert.ok(hits >= 3, 'the requests after the handshake were answered from memory');
       assert.equal(hits, sessions.hits);
       assert.equal(misses, sessions.misses);
     } finally {
