@@ -5,15 +5,14 @@ import { createServer } from 'node:http';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { connect } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
+import { afterEach, beforeEach, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
 import { MemorySessionStore } from '../../lib/index.js';
 import type { AuthProxyOptions } from '../../lib/index.js';
 import { close, listen, request } from '../helpers/http.js';
 import { recordingLogger, startProxyApp } from '../helpers/proxy-app.js';
 import type { ProxyApp, RecordingLogger } from '../helpers/proxy-app.js';
-import { startRedis } from '../helpers/redis-server.js';
-import type { RedisServer } from '../helpers/redis-server.js';
+import { useRedisServer } from '../helpers/redis-fixture.js';
 import { authCookie, cookieValue, JWT_KEY, sign } from '../helpers/tokens.js';
 import { closeOf, mustOpen, nextMessage, startWsBackend } from '../helpers/ws.js';
 import type { WsBackend } from '../helpers/ws.js';
@@ -24,18 +23,11 @@ const SESSION = JSON.stringify({ credentials: CREDENTIALS });
 const INTERVAL = 300;
 const MARGIN = 1500;
 
-let redisServer: RedisServer;
+const redisServer = useRedisServer();
 let redis: Redis;
 let backend: WsBackend;
 let proxy: ProxyApp;
 let logger: RecordingLogger;
-
-before(async () => {
-  redisServer = await startRedis();
-});
-after(async () => {
-  await redisServer.stop();
-});
 beforeEach(async () => {
   redis = new Redis(redisServer.url);
   await redis.flushdb();

@@ -4,7 +4,7 @@ import { createServer } from 'node:http';
 import type { IncomingMessage } from 'node:http';
 import { connect } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
+import { afterEach, beforeEach, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
 import type { AuthProxyOptions } from '../../lib/index.js';
 import { startBackend } from '../helpers/backend.js';
@@ -12,26 +12,19 @@ import type { Seen } from '../helpers/backend.js';
 import { close, listen, request } from '../helpers/http.js';
 import { recordingLogger, startProxyApp } from '../helpers/proxy-app.js';
 import type { ProxyApp } from '../helpers/proxy-app.js';
+import { useRedisServer } from '../helpers/redis-fixture.js';
 import { startRedis } from '../helpers/redis-server.js';
-import type { RedisServer } from '../helpers/redis-server.js';
 import { authCookie, cookieValue, JWT_KEY, sign } from '../helpers/tokens.js';
 import { echo, mustOpen, nextMessage, openWebSocket, startWsBackend } from '../helpers/ws.js';
 import type { WsBackend } from '../helpers/ws.js';
 
 const CREDENTIALS = Buffer.from('foo:bar').toString('base64');
 
-let redisServer: RedisServer;
+const redisServer = useRedisServer();
 let redis: Redis;
 let backend: WsBackend;
 let proxy: ProxyApp;
 let logger: ReturnType<typeof recordingLogger>;
-
-before(async () => {
-  redisServer = await startRedis();
-});
-after(async () => {
-  await redisServer.stop();
-});
 beforeEach(async () => {
   redis = new Redis(redisServer.url);
   await redis.flushdb();
