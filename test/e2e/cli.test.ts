@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
+import { untilListening } from '../helpers/cli-process.js';
 import { startBackend } from '../helpers/backend.js';
 import type { Backend, Seen } from '../helpers/backend.js';
 import { request } from '../helpers/http.js';
@@ -112,19 +113,9 @@ async function serve(args: string[], env: Record<string, string> = {}): Promise<
     env: { PATH: process.env.PATH, ...env },
   });
   let stdout = '';
-  let stderr = '';
   child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-  const url = await new Promise<string>((resolve, reject) => {
-    child.stderr.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString();
-      const match = /listening on (http:\/\/\S+)/.exec(stderr);
-      if (match?.[1] !== undefined) resolve(match[1]);
-    });
-    child.once('exit', (code) => {
-      reject(new Error(`the CLI exited with ${String(code)}:\n${stderr}`));
-    });
-  });
-  return { child, url, stdout: () => stdout, stderr: () => stderr };
+  const { url, stderr } = await untilListening(child);
+  return { child, url, stdout: () => stdout, stderr };
 }
 
 async function stop(server: Server): Promise<number | null> {

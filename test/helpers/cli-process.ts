@@ -30,21 +30,11 @@ export async function serveCli(args: string[]): Promise<CliServer> {
     { env: { PATH: process.env.PATH } },
   );
   child.stdout.resume();
-  let stderr = '';
   try {
-    const url = await new Promise<string>((resolve, reject) => {
-      child.stderr.on('data', (chunk: Buffer) => {
-        stderr += chunk.toString();
-        const match = /listening on (http:\/\/\S+)/.exec(stderr);
-        if (match?.[1] !== undefined) resolve(match[1]);
-      });
-      child.once('exit', (code) => {
-        reject(new Error(`the CLI exited with ${String(code)}:\n${stderr}`));
-      });
-    });
+    const { url, stderr } = await untilListening(child);
     return {
       url,
-      stderr: () => stderr,
+      stderr,
       async stop() {
         try {
           if (child.exitCode !== null) return child.exitCode;
@@ -60,4 +50,24 @@ export async function serveCli(args: string[]): Promise<CliServer> {
     rmSync(dir, { recursive: true, force: true });
     throw err;
   }
+}
+
+/**
+ * Collects a CLI process's stderr and resolves with the URL of its "listening on" line; rejects
+ * with what it printed if it exits first.
+ */
+export function untilListening(
+  child: ChildProcessWithoutNullStreams,
+): Promise<{ url: string; stderr: () => string }> {
+  let stderr = '';
+  return new Promise((resolve, reject) => {
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString();
+      const match = /listening on (http:\/\/\S+)/.exec(stderr);
+      if (match?.[1] !== undefined) resolve({ url: match[1], stderr: () => stderr });
+    });
+    child.once('exit', (code) => {
+      reject(new Error(`the CLI exited with ${String(code)}:\n${stderr}`));
+    });
+  });
 }
