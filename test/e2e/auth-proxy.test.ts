@@ -10,7 +10,7 @@ import type { Backend, Seen } from '../helpers/backend.js';
 import { request } from '../helpers/http.js';
 import { recordingLogger, startProxyApp } from '../helpers/proxy-app.js';
 import type { ProxyApp } from '../helpers/proxy-app.js';
-import { useRedisServer } from '../helpers/redis-fixture.js';
+import { useRedisServer } from '../helpers/fixtures.js';
 import { authCookie, cookieValue, JWT_KEY, sign } from '../helpers/tokens.js';
 
 const CREDENTIALS = Buffer.from('foo:bar').toString('base64');

@@ -3,7 +3,7 @@ import { afterEach, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
 import { authProxy, RedisSessionStore } from '../../lib/index.js';
 import { recordingLogger } from '../helpers/proxy-app.js';
-import { useRedisServer } from '../helpers/redis-fixture.js';
+import { useRedisServer } from '../helpers/fixtures.js';
 import { JWT_KEY } from '../helpers/tokens.js';
 
 const redisServer = useRedisServer();

@@ -5,7 +5,7 @@ import express from 'express';
 import { authProxy, MemorySessionStore, readiness } from '../../lib/index.js';
 import type { AuthProxy, Session, SessionStore } from '../../lib/index.js';
 import { close, listen, request } from '../helpers/http.js';
-import { useRedisServer } from '../helpers/redis-fixture.js';
+import { useRedisServer } from '../helpers/fixtures.js';
 import { JWT_KEY } from '../helpers/tokens.js';
 
 const TIMEOUT = 300;

@@ -9,7 +9,7 @@ import type { Backend, Seen } from '../helpers/backend.js';
 import { request } from '../helpers/http.js';
 import { recordingLogger, startProxyApp } from '../helpers/proxy-app.js';
 import type { ProxyApp } from '../helpers/proxy-app.js';
-import { useRedisServer } from '../helpers/redis-fixture.js';
+import { useRedisServer } from '../helpers/fixtures.js';
 import { authCookie, JWT_KEY } from '../helpers/tokens.js';
 
 // Regressions of what a hostile review got through (issue 6, section 1), each against a real

@@ -1,16 +1,14 @@
 import assert from 'node:assert/strict';
-import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
+import { afterEach, beforeEach, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
 import { SessionCache } from '../../lib/index.js';
 import type { AuthProxyOptions } from '../../lib/index.js';
-import { startBackend } from '../helpers/backend.js';
-import type { Backend, Seen } from '../helpers/backend.js';
+import { useBackend, useRedisServer } from '../helpers/fixtures.js';
+import type { Seen } from '../helpers/backend.js';
 import { request } from '../helpers/http.js';
 import type { Reply } from '../helpers/http.js';
 import { recordingLogger, startProxyApp } from '../helpers/proxy-app.js';
 import type { ProxyApp } from '../helpers/proxy-app.js';
-import { startRedis } from '../helpers/redis-server.js';
-import type { RedisServer } from '../helpers/redis-server.js';
 import { startRelay } from '../helpers/tcp-relay.js';
 import type { Relay } from '../helpers/tcp-relay.js';
 import { authCookie, JWT_KEY } from '../helpers/tokens.js';
@@ -22,20 +20,12 @@ const BOB = Buffer.from('bob:builder').toString('base64');
 // one more): the interval leaves room for a loaded CI machine and still detects a stall in 1 s.
 const PING_INTERVAL = 500;
 
-let redisServer: RedisServer;
-let backend: Backend;
+const redisServer = useRedisServer();
+const backend = useBackend();
 let raw: Redis;
 let logger: ReturnType<typeof recordingLogger>;
 const closing: { close(): Promise<void> }[] = [];
 
-before(async () => {
-  redisServer = await startRedis();
-  backend = await startBackend();
-});
-after(async () => {
-  await backend.close();
-  await redisServer.stop();
-});
 beforeEach(async () => {
   raw = rawClient();
   await raw.flushall();

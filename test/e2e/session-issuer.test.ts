@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { after, afterEach, before, describe, it } from 'node:test';
+import { afterEach, describe, it } from 'node:test';
 import jwt from 'jsonwebtoken';
 import {
   clearSessionCookie,
@@ -11,29 +11,19 @@ import {
   sessionCookieOptions,
 } from '../../lib/index.js';
 import type { SessionStore } from '../../lib/index.js';
-import { startBackend } from '../helpers/backend.js';
-import type { Backend, Seen } from '../helpers/backend.js';
+import { useBackend, useRedisServer } from '../helpers/fixtures.js';
+import type { Seen } from '../helpers/backend.js';
 import { request } from '../helpers/http.js';
 import { startProxyApp } from '../helpers/proxy-app.js';
 import type { ProxyApp } from '../helpers/proxy-app.js';
-import { startRedis } from '../helpers/redis-server.js';
-import type { RedisServer } from '../helpers/redis-server.js';
 
 const JWT_KEY = 'issuer-test-secret';
 const CREDENTIALS_KEY = 'c'.repeat(64);
 
-let redisServer: RedisServer;
-let backend: Backend;
+const redisServer = useRedisServer();
+const backend = useBackend();
 let proxy: ProxyApp | undefined;
 
-before(async () => {
-  redisServer = await startRedis();
-  backend = await startBackend();
-});
-after(async () => {
-  await backend.close();
-  await redisServer.stop();
-});
 afterEach(async () => {
   await proxy?.close();
   proxy = undefined;

@@ -1,14 +1,11 @@
 import assert from 'node:assert/strict';
-import { after, afterEach, before, describe, it } from 'node:test';
+import { afterEach, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
 import type { Session, SessionStore } from '../../lib/index.js';
-import { startBackend } from '../helpers/backend.js';
-import type { Backend } from '../helpers/backend.js';
+import { useBackend, useRedisServer } from '../helpers/fixtures.js';
 import { request } from '../helpers/http.js';
 import { recordingLogger, startProxyApp } from '../helpers/proxy-app.js';
 import type { ProxyApp } from '../helpers/proxy-app.js';
-import { startRedis } from '../helpers/redis-server.js';
-import type { RedisServer } from '../helpers/redis-server.js';
 import { authCookie, JWT_KEY } from '../helpers/tokens.js';
 
 const SESSION = JSON.stringify({ credentials: Buffer.from('foo:bar').toString('base64') });
@@ -17,19 +14,11 @@ const TIMEOUT = 300;
 // machine, not a hang.
 const BOUND = TIMEOUT + 1500;
 
-let redisServer: RedisServer;
-let backend: Backend;
+const redisServer = useRedisServer();
+const backend = useBackend();
 let proxy: ProxyApp | undefined;
 const borrowed: Redis[] = [];
 
-before(async () => {
-  redisServer = await startRedis();
-  backend = await startBackend();
-});
-after(async () => {
-  await backend.close();
-  await redisServer.stop();
-});
 afterEach(async () => {
   await proxy?.close();
   proxy = undefined;

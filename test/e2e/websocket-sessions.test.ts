@@ -12,7 +12,7 @@ import type { AuthProxyOptions } from '../../lib/index.js';
 import { close, listen, request } from '../helpers/http.js';
 import { recordingLogger, startProxyApp } from '../helpers/proxy-app.js';
 import type { ProxyApp, RecordingLogger } from '../helpers/proxy-app.js';
-import { useRedisServer } from '../helpers/redis-fixture.js';
+import { useRedisServer } from '../helpers/fixtures.js';
 import { authCookie, cookieValue, JWT_KEY, sign } from '../helpers/tokens.js';
 import { closeOf, mustOpen, nextMessage, startWsBackend } from '../helpers/ws.js';
 import type { WsBackend } from '../helpers/ws.js';

@@ -12,7 +12,7 @@ import type { Seen } from '../helpers/backend.js';
 import { close, listen, request } from '../helpers/http.js';
 import { recordingLogger, startProxyApp } from '../helpers/proxy-app.js';
 import type { ProxyApp } from '../helpers/proxy-app.js';
-import { useRedisServer } from '../helpers/redis-fixture.js';
+import { useRedisServer } from '../helpers/fixtures.js';
 import { startRedis } from '../helpers/redis-server.js';
 import { authCookie, cookieValue, JWT_KEY, sign } from '../helpers/tokens.js';
 import { echo, mustOpen, nextMessage, openWebSocket, startWsBackend } from '../helpers/ws.js';

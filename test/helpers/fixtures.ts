@@ -1,4 +1,6 @@
 import { after, before } from 'node:test';
+import { startBackend } from './backend.js';
+import type { Backend } from './backend.js';
 import { startRedis } from './redis-server.js';
 import type { RedisServer } from './redis-server.js';
 
@@ -31,5 +33,39 @@ export function useRedisServer(): RedisServer {
     },
     stop: () => running().stop(),
     start: () => running().start(),
+  };
+}
+
+/**
+ * The recording backend of a test file (see `startBackend`): started before its first test and
+ * closed after its last. Its fields read the running backend.
+ *
+ * @example
+ * const backend = useBackend();
+ * it('forwards', async () => { ...; assert.equal(backend.seen.length, 1); });
+ */
+export function useBackend(): Backend {
+  let backend: Backend | undefined;
+  before(async () => {
+    backend = await startBackend();
+  });
+  after(async () => {
+    await backend?.close();
+  });
+  const running = (): Backend => {
+    if (backend === undefined) throw new Error('useBackend: read before the file started');
+    return backend;
+  };
+  return {
+    get url() {
+      return running().url;
+    },
+    get seen() {
+      return running().seen;
+    },
+    get server() {
+      return running().server;
+    },
+    close: () => running().close(),
   };
 }
