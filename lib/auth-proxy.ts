@@ -1,5 +1,6 @@
 import { checkRequest, refuseWebSockets } from './chain/check-request.js';
 import { compose } from './chain/compose.js';
+import type { ServerResponse } from 'node:http';
 import type { ErrorRequestHandler, RequestHandler } from 'express';
 import { toAuthProxyError } from './errors.js';
 import { resolveOptions } from './options.js';
@@ -93,7 +94,9 @@ export function authProxy(options: AuthProxyOptions): AuthProxy {
   // the connections they use. Handshakes are not counted: they last as long as their socket.
   let inFlight = 0;
   let drained: (() => void) | undefined;
-  const settle = (): void => {
+  // One listener, shared by every response of the mount, does all that a response's end calls for.
+  const settle = function requestClosed(this: ServerResponse): void {
+    proxy.clientClosed(this);
     inFlight--;
     if (inFlight === 0) drained?.();
   };

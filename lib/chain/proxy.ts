@@ -30,6 +30,11 @@ import {
 
 export interface ProxyStage {
   middleware: RequestHandler;
+  /**
+   * For the one 'close' listener the mount puts on each response: a client that goes away before
+   * its answer is complete should not keep the backend working for nobody.
+   */
+  clientClosed(res: ServerResponse): void;
   close(): void;
 }
 
@@ -80,9 +85,7 @@ export function createProxy(
       (proxyRes: IncomingMessage, req: IncomingMessage, res: ServerResponse) => {
         if (!screenResponse(proxyRes, req, res)) return;
         const scope = scopeOf(req);
-        rewriter.response(proxyRes, req, res, scope?.publicPrefix ?? '', (error) => {
-          answer(error, req, res);
-        });
+        rewriter.response(proxyRes, req, res, scope?.publicPrefix ?? '', answer);
       },
     );
     proxyServer.on('error', (err: Error, req: IncomingMessage, res: ServerResponse | Socket) => {
@@ -139,8 +142,8 @@ export function createProxy(
     dropResponseHopByHop(proxyRes.headers, res.shouldKeepAlive);
     dropChallenges(proxyRes.headers);
     // http-proxy leaves the client waiting when the backend dies mid-body: cut it instead. (When
-    // the client left first, there is nobody to tell.)
-    proxyRes.once('close', () => {
+    // the client left first, there is nobody to tell.) 'close' comes once: no once() wrapper.
+    proxyRes.on('close', () => {
       if (!proxyRes.complete && !res.destroyed) {
         answer(
           new AuthProxyError('ERR_UPSTREAM_FAILED', 'backend broke off its response'),
@@ -237,6 +240,9 @@ export function createProxy(
 
   return {
     middleware,
+    clientClosed(res: ServerResponse): void {
+      if (!res.writableFinished) scopeOf(res.req)?.upstream?.destroy();
+    },
     close(): void {
       if (ownsAgent) agent.destroy();
     },
@@ -304,17 +310,16 @@ export function checkUpstreamRequest(
     return;
   }
   const { proxyTimeout } = limits;
-  if (proxyTimeout !== undefined) {
-    proxyReq.setTimeout(proxyTimeout, () => {
-      proxyReq.destroy(
-        new AuthProxyError('ERR_UPSTREAM_TIMEOUT', 'backend did not answer in time'),
-      );
-    });
-  }
-  // A client that goes away before the answer should not keep the backend working for nobody.
-  res.once('close', () => {
-    if (!res.writableFinished) proxyReq.destroy();
-  });
+  if (proxyTimeout !== undefined) proxyReq.setTimeout(proxyTimeout, upstreamTimedOut);
+  // From here, the mount's 'close' listener on the response abandons it (ProxyStage.clientClosed).
+  const scope = scopeOf(req);
+  if (scope !== undefined) scope.upstream = proxyReq;
+}
+
+// A listener shared by every upstream request (it is called on the request that timed out), so
+// that none allocates a closure of its own.
+function upstreamTimedOut(this: ClientRequest): void {
+  this.destroy(new AuthProxyError('ERR_UPSTREAM_TIMEOUT', 'backend did not answer in time'));
 }
 
 /**

@@ -1,4 +1,4 @@
-import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
+import type { ClientRequest, IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 
 /**
@@ -21,6 +21,8 @@ export interface Scope {
    * the response, so a later failure can only cut the connection.
    */
   upstreamResponded?: boolean;
+  /** The request to the backend once it has a socket: abandoned if the client leaves first. */
+  upstream?: ClientRequest | undefined;
 }
 
 /**
@@ -53,6 +55,7 @@ export function openScope(req: IncomingMessage, sid: string, exp: number): Scope
     clientHeaders: undefined,
     publicPrefix: undefined,
     upstreamResponded: false,
+    upstream: undefined,
   };
   scopes.set(req, scope);
   return scope;

@@ -41,7 +41,7 @@ export interface UrlRewriter {
     req: IncomingMessage,
     res: ServerResponse,
     prefix: string,
-    fail: (error: AuthProxyError) => void,
+    fail: (error: AuthProxyError, req: IncomingMessage, res: ServerResponse) => void,
   ): void;
 }
 
@@ -185,6 +185,8 @@ export function createUrlRewriter(options: UrlRewriterOptions): UrlRewriter {
         rewriter.on('error', (err) => {
           fail(
             new AuthProxyError('ERR_UPSTREAM_FAILED', 'multistatus rewrite failed', { cause: err }),
+            req,
+            res,
           );
         });
         if (decompressor === undefined) {
@@ -197,6 +199,8 @@ export function createUrlRewriter(options: UrlRewriterOptions): UrlRewriter {
             new AuthProxyError('ERR_UPSTREAM_FAILED', 'backend sent a corrupt compressed body', {
               cause: err,
             }),
+            req,
+            res,
           );
         });
         proxyRes.pipe(inflate).pipe(rewriter).pipe(res);
