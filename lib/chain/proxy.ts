@@ -241,7 +241,14 @@ export function createProxy(
   return {
     middleware,
     clientClosed(res: ServerResponse): void {
-      if (!res.writableFinished) scopeOf(res.req)?.upstream?.destroy();
+      const scope = scopeOf(res.req);
+      if (scope?.upstream === undefined) return;
+      // Let go of it either way: a keep-alive connection holds on to its last request (and so
+      // to its scope) until the next one, and the upstream request holds the backend's whole
+      // response. Kept, it was copied by every young-generation GC: 25% more CPU per request.
+      const upstream = scope.upstream;
+      scope.upstream = undefined;
+      if (!res.writableFinished) upstream.destroy();
     },
     close(): void {
       if (ownsAgent) agent.destroy();
