@@ -3,6 +3,7 @@ import { createHash, createHmac } from 'node:crypto';
 import { Agent, request as httpRequest } from 'node:http';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
+import { scopeOf } from '../../lib/chain/scope.js';
 import { sealCredentials } from '../../lib/index.js';
 import type { AuthProxyOptions } from '../../lib/index.js';
 import { startBackend } from '../helpers/backend.js';
@@ -496,6 +497,38 @@ describe('hostile and unlucky requests', () => {
     const finished = request(`${proxy.url}/x`, { headers: { cookie: authCookie('sid') } });
     assert.equal((await finished).status, 200);
     assert.equal(seenByApp, undefined);
+  });
+
+  it('lets go of the upstream request once the response has closed', async () => {
+    // A keep-alive connection keeps its last request alive until the next one: a scope that
+    // still held the upstream request would keep the backend's whole response alive with it.
+    let atFinish: unknown = 'unset';
+    let afterClose: unknown = 'unset';
+    let closed: () => void = () => undefined;
+    const settled = new Promise<void>((resolve) => {
+      closed = resolve;
+    });
+    proxy = await startProxyApp({ '/': options() }, (req, res, next) => {
+      res.on('finish', () => {
+        atFinish = scopeOf(req)?.upstream;
+      });
+      // Runs once every 'close' listener, the mount's included, has run.
+      res.on('close', () => {
+        queueMicrotask(() => {
+          afterClose = scopeOf(req)?.upstream;
+          closed();
+        });
+      });
+      next();
+    });
+    const reply = await request(`${proxy.url}/x`, { headers: { cookie: authCookie('sid') } });
+    assert.equal(reply.status, 200);
+    await settled;
+    assert.ok(
+      atFinish !== undefined && atFinish !== 'unset',
+      'the scope held the upstream request',
+    );
+    assert.equal(afterClose, undefined);
   });
 
   it('drops the upstream request when the client goes away', async () => {
