@@ -5,7 +5,7 @@ import { createSession, destroySession, RedisSessionStore } from '../../lib/inde
 import type { RedisClusterConfig } from '../../lib/index.js';
 import { startBackend } from '../helpers/backend.js';
 import type { Backend } from '../helpers/backend.js';
-import { serveCli } from '../helpers/cli-process.js';
+import { expectCliServes } from '../helpers/cli-process.js';
 import { request } from '../helpers/http.js';
 import { recordingLogger, startProxyApp } from '../helpers/proxy-app.js';
 import { startRedisCluster } from '../helpers/redis-ha.js';
@@ -83,14 +83,7 @@ describe('Redis Cluster', () => {
   it('runs the CLI with --redis-cluster', async () => {
     await cluster.seed('cli-sid', SESSION);
     const nodes = topology.cluster.map(({ host, port }) => `${host}:${port}`).join(',');
-    const server = await serveCli(['--target', backend.url, '--redis-cluster', nodes]);
-    try {
-      assert.equal((await request(`${server.url}/readyz`)).status, 200);
-      const cookie = authCookie('cli-sid');
-      assert.equal((await request(`${server.url}/x`, { headers: { cookie } })).status, 200);
-    } finally {
-      assert.equal(await server.stop(), 0);
-    }
+    await expectCliServes(['--target', backend.url, '--redis-cluster', nodes], 'cli-sid');
   });
 
   it('refuses the next request on another instance once a session is destroyed', async () => {

@@ -4,7 +4,7 @@ import { Redis } from 'ioredis';
 import { createSession, destroySession, RedisSessionStore, SessionCache } from '../../lib/index.js';
 import { startBackend } from '../helpers/backend.js';
 import type { Backend } from '../helpers/backend.js';
-import { serveCli } from '../helpers/cli-process.js';
+import { expectCliServes } from '../helpers/cli-process.js';
 import { request } from '../helpers/http.js';
 import { recordingLogger, startProxyApp } from '../helpers/proxy-app.js';
 import { startSentinelGroup, waitFor } from '../helpers/redis-ha.js';
@@ -71,23 +71,19 @@ describe('Redis Sentinel', () => {
   it('runs the CLI with --redis-sentinel, --redis-master-name and --session-cache on', async () => {
     await group.seed('cli-sid', SESSION);
     const nodes = group.sentinels.map(({ host, port }) => `${host}:${port}`).join(',');
-    const server = await serveCli([
-      '--target',
-      backend.url,
-      '--redis-sentinel',
-      nodes,
-      '--redis-master-name',
-      group.name,
-      '--session-cache',
-      'on',
-    ]);
-    try {
-      assert.equal((await request(`${server.url}/readyz`)).status, 200);
-      const cookie = authCookie('cli-sid');
-      assert.equal((await request(`${server.url}/x`, { headers: { cookie } })).status, 200);
-    } finally {
-      assert.equal(await server.stop(), 0);
-    }
+    await expectCliServes(
+      [
+        '--target',
+        backend.url,
+        '--redis-sentinel',
+        nodes,
+        '--redis-master-name',
+        group.name,
+        '--session-cache',
+        'on',
+      ],
+      'cli-sid',
+    );
   });
 
   it('says so when a redis:// URL names a sentinel', async () => {

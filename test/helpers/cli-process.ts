@@ -1,3 +1,4 @@
+import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import type { ChildProcessWithoutNullStreams } from 'node:child_process';
 import { once } from 'node:events';
@@ -5,7 +6,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { JWT_KEY } from './tokens.js';
+import { request } from './http.js';
+import { authCookie, JWT_KEY } from './tokens.js';
 
 const CLI = fileURLToPath(new URL('../../dist/server/cli.js', import.meta.url));
 
@@ -49,6 +51,21 @@ export async function serveCli(args: string[]): Promise<CliServer> {
   } catch (err) {
     rmSync(dir, { recursive: true, force: true });
     throw err;
+  }
+}
+
+/**
+ * Starts the CLI with `args`, checks that `/readyz` answers 200 and that a request carrying the
+ * session cookie of `sid` is proxied (200), then stops it and checks that it exited cleanly.
+ */
+export async function expectCliServes(args: string[], sid: string): Promise<void> {
+  const server = await serveCli(args);
+  try {
+    assert.equal((await request(`${server.url}/readyz`)).status, 200);
+    const cookie = authCookie(sid);
+    assert.equal((await request(`${server.url}/x`, { headers: { cookie } })).status, 200);
+  } finally {
+    assert.equal(await server.stop(), 0);
   }
 }
 
