@@ -13,17 +13,7 @@ import type { RedisServer } from './redis-server.js';
  * it('reads a session', async () => { const client = new Redis(redisServer.url); ... });
  */
 export function useRedisServer(): RedisServer {
-  let server: RedisServer | undefined;
-  before(async () => {
-    server = await startRedis();
-  });
-  after(async () => {
-    await server?.stop();
-  });
-  const running = (): RedisServer => {
-    if (server === undefined) throw new Error('useRedisServer: read before the file started');
-    return server;
-  };
+  const running = fileFixture('useRedisServer', startRedis, (server) => server.stop());
   return {
     get port() {
       return running().port;
@@ -45,17 +35,11 @@ export function useRedisServer(): RedisServer {
  * it('forwards', async () => { ...; assert.equal(backend.seen.length, 1); });
  */
 export function useBackend(): Backend {
-  let backend: Backend | undefined;
-  before(async () => {
-    backend = await startBackend();
-  });
-  after(async () => {
-    await backend?.close();
-  });
-  const running = (): Backend => {
-    if (backend === undefined) throw new Error('useBackend: read before the file started');
-    return backend;
-  };
+  const running = fileFixture(
+    'useBackend',
+    () => startBackend(),
+    (backend) => backend.close(),
+  );
   return {
     get url() {
       return running().url;
@@ -67,5 +51,25 @@ export function useBackend(): Backend {
       return running().server;
     },
     close: () => running().close(),
+  };
+}
+
+// Starts a resource before the file's first test and stops it after its last; the function
+// returned reads the running resource (and says who read it too early).
+function fileFixture<T>(
+  name: string,
+  start: () => Promise<T>,
+  stop: (resource: T) => Promise<unknown>,
+): () => T {
+  let resource: T | undefined;
+  before(async () => {
+    resource = await start();
+  });
+  after(async () => {
+    if (resource !== undefined) await stop(resource);
+  });
+  return () => {
+    if (resource === undefined) throw new Error(`${name}: read before the file started`);
+    return resource;
   };
 }
