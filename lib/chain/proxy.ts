@@ -21,6 +21,7 @@ import type { LiveSockets } from '../upgrade/live-sockets.js';
 import { watchUpstreamUpgrades } from '../upgrade/upstream-upgrade.js';
 import type { Responder } from './respond.js';
 import { scopeOf, upgradeOf } from './scope.js';
+import type { Scope, Upgrade } from './scope.js';
 import {
   backendAuthRefusal,
   dropChallenges,
@@ -97,7 +98,7 @@ export function createProxy(
     watchUpstreamUpgrades(proxyServer, {
       proxyTimeout: config.proxyTimeout,
       live,
-      refusal: (proxyReq, req) => leavingRefusal(proxyReq, req, upstream.targetPath),
+      refusal: (proxyReq, req) => leavingRefusal(proxyReq, req, scopeOf(req), upstream.targetPath),
       // The backend answered a handshake without upgrading: the client gets that answer as it
       // would over HTTP, through the response bound to the socket.
       refused: (proxyRes, req) => {
@@ -202,7 +203,7 @@ export function createProxy(
       return;
     }
     if (rewrite === undefined) {
-      forward(req, res, next, headers);
+      forward(req, res, next, headers, scope, upgrade);
       return;
     }
     // Servers read a WebDAV body by its Content-Length (webdav-server reads a chunked one as
@@ -212,7 +213,7 @@ export function createProxy(
       delete headers['transfer-encoding'];
       headers['content-length'] = String(body.length);
       replayBody(req, body);
-      forward(req, res, next, headers);
+      forward(req, res, next, headers, scope, upgrade);
     }, next);
   };
 
@@ -221,11 +222,11 @@ export function createProxy(
     res: ServerResponse,
     next: (err?: unknown) => void,
     headers: IncomingHttpHeaders,
+    scope: Scope,
+    upgrade: Upgrade | undefined,
   ): void => {
-    const scope = scopeOf(req);
-    if (scope !== undefined) scope.clientHeaders = req.headers;
+    scope.clientHeaders = req.headers;
     req.headers = headers;
-    const upgrade = upgradeOf(req);
     if (upgrade !== undefined) {
       hpm.upgrade(req, upgrade.socket, upgrade.head);
       return;
@@ -259,8 +260,9 @@ export function createProxy(
 /**
  * http-proxy-middleware's `debugProxyErrorsPlugin` (listeners that keep socket errors from
  * crashing the process), less its 'proxyRes' listener, which destroys the backend's response
- * when the client's closes before its end: `checkUpstreamRequest` already destroys the whole
- * upstream request then, so that listener only cost a closure and a listener per request.
+ * when the client's closes before its end: the mount's 'close' listener already destroys the
+ * whole upstream request then (`clientClosed`), so that listener only cost a closure and a
+ * listener per request.
  */
 const socketErrorGuards: Plugin = (proxyServer, options) => {
   const on = proxyServer.on.bind(proxyServer);
@@ -306,7 +308,8 @@ export function checkUpstreamRequest(
   res: ServerResponse,
   limits: UpstreamLimits,
 ): void {
-  const refusal = leavingRefusal(proxyReq, req, limits.targetPath);
+  const scope = scopeOf(req);
+  const refusal = leavingRefusal(proxyReq, req, scope, limits.targetPath);
   if (refusal !== undefined) {
     proxyReq.destroy(refusal);
     return;
@@ -319,7 +322,6 @@ export function checkUpstreamRequest(
   const { proxyTimeout } = limits;
   if (proxyTimeout !== undefined) proxyReq.setTimeout(proxyTimeout, upstreamTimedOut);
   // From here, the mount's 'close' listener on the response abandons it (ProxyStage.clientClosed).
-  const scope = scopeOf(req);
   if (scope !== undefined) scope.upstream = proxyReq;
 }
 
@@ -359,10 +361,11 @@ function mountOf(req: IncomingMessage): string {
 export function leavingRefusal(
   proxyReq: ClientRequest,
   req: IncomingMessage,
+  scope: Scope | undefined,
   targetPath: string,
 ): AuthProxyError | undefined {
-  const authorization = scopeOf(req)?.authorization;
-  restoreClientHeaders(req);
+  const authorization = scope?.authorization;
+  restoreClientHeaders(req, scope);
   if (authorization === undefined || proxyReq.getHeader('authorization') !== authorization) {
     return new AuthProxyError('ERR_INTERNAL', 'upstream request lost its credentials');
   }
@@ -374,8 +377,7 @@ export function leavingRefusal(
   return undefined;
 }
 
-function restoreClientHeaders(req: IncomingMessage): void {
-  const scope = scopeOf(req);
+function restoreClientHeaders(req: IncomingMessage, scope = scopeOf(req)): void {
   if (scope?.clientHeaders !== undefined) {
     req.headers = scope.clientHeaders;
     scope.clientHeaders = undefined;
