@@ -1,8 +1,11 @@
-import { Command } from 'ioredis';
+import { Command, ReplyError } from 'ioredis';
 import type { Redis } from 'ioredis';
+import type { Logger } from '../logger.js';
 
 // One reply stays a modest buffer, and one slow batch never holds thousands of requests.
 const MAX_KEYS = 256;
+// The command itself, not one of its keys, is what an ACL or a Redis-speaking proxy turned down.
+const REFUSED_COMMAND = /^(NOPERM .*'mget' command|ERR unknown command)/i;
 
 interface Read<T> {
   key: string;
@@ -20,9 +23,12 @@ interface Read<T> {
  * after the turn that filled it, so no answer is older than the request that needs it. `MGET`
  * answers nil both for a missing key and for a key of another type, where `GET` fails with
  * WRONGTYPE: each nil is asked again with `GET`, so a read means the same in a batch as alone.
+ * When Redis answers the `MGET` itself with an error, every read of it is asked again with `GET`;
+ * when that error says the command is not allowed (an ACL) or unknown, later batches are read key
+ * by key, said once to `logger`.
  *
  * @example
- * const reads = new BatchedGet(redis, (raw) => raw ?? 'none', (cause) => new Error('down', { cause }));
+ * const reads = new BatchedGet(redis, (raw) => raw ?? 'none', (cause) => new Error('down', { cause }), console);
  * const [a, b] = await Promise.all([reads.get('k1'), reads.get('k2')]); // one MGET
  */
 export class BatchedGet<T> {
@@ -31,7 +37,9 @@ export class BatchedGet<T> {
   readonly #failure: (cause: unknown) => unknown;
   // The client's own prefix, applied as its get() would: the commands are built here.
   readonly #commandOptions: { replyEncoding: 'utf8'; keyPrefix?: string };
+  readonly #logger: Logger;
   #pending: Read<T>[] = [];
+  #mgetRefused = false;
 
   /**
    * @param decode turns a value (null: no such key) into the result; what it throws rejects that
@@ -42,10 +50,12 @@ export class BatchedGet<T> {
     client: Redis,
     decode: (raw: string | null) => T,
     failure: (cause: unknown) => unknown,
+    logger: Logger,
   ) {
     this.#client = client;
     this.#decode = decode;
     this.#failure = failure;
+    this.#logger = logger;
     const { keyPrefix } = client.options;
     this.#commandOptions =
       keyPrefix === undefined || keyPrefix === ''
@@ -65,9 +75,8 @@ export class BatchedGet<T> {
     this.#pending = [];
     for (let start = 0; start < pending.length; start += MAX_KEYS) {
       const reads = pending.slice(start, start + MAX_KEYS);
-      const [first] = reads;
-      if (reads.length === 1 && first !== undefined) this.#getOne(first);
-      else this.#getMany(reads);
+      if (reads.length > 1 && !this.#mgetRefused) this.#getMany(reads);
+      else for (const read of reads) this.#getOne(read);
     }
   };
 
@@ -85,7 +94,17 @@ export class BatchedGet<T> {
         });
       },
       (cause: unknown) => {
-        for (const read of reads) read.reject(this.#failure(cause));
+        if (!(cause instanceof (ReplyError as typeof Error))) {
+          for (const read of reads) read.reject(this.#failure(cause));
+          return;
+        }
+        if (!this.#mgetRefused && REFUSED_COMMAND.test(cause.message)) {
+          this.#mgetRefused = true;
+          this.#logger.warn(
+            `express-auth-proxy: Redis refuses MGET (${cause.message.split(' ')[0] ?? ''}): session reads go key by key`,
+          );
+        }
+        for (const read of reads) this.#getOne(read);
       },
     );
   }

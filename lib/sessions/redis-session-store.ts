@@ -64,7 +64,7 @@ export class RedisSessionStore implements SessionStore {
     this.#unwatch = watchConnection(this.client, logger, this.#owned);
     this.#reads = this.client.isCluster
       ? undefined
-      : new BatchedGet(this.client as Redis, sessionOf, readFailure);
+      : new BatchedGet(this.client as Redis, sessionOf, readFailure, logger);
   }
 
   // On every request: no async function's extra promise and frame.

@@ -138,7 +138,8 @@ export function requestPathRedisOptions(commandTimeout: number): RedisOptions {
     // How long disconnect() waits for the socket to end; its default (2 s) holds the process open.
     disconnectTimeout: commandTimeout,
     enableOfflineQueue: true,
-    // GETs of concurrent requests leave in one write instead of one write each.
+    // Commands of concurrent requests leave in one write instead of one write each: a Cluster's
+    // GETs (a single node's session reads are batched by the store itself, as MGET).
     enableAutoPipelining: true,
     maxRetriesPerRequest: 1,
     retryStrategy: reconnectDelay,

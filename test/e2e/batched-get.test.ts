@@ -3,6 +3,7 @@ import { describe, it } from 'node:test';
 import { Redis } from 'ioredis';
 import { AuthProxyError, RedisSessionStore } from '../../lib/index.js';
 import { useRedisServer } from '../helpers/fixtures.js';
+import { recordingLogger } from '../helpers/proxy-app.js';
 
 const redisServer = useRedisServer();
 
@@ -152,6 +153,37 @@ describe('RedisSessionStore reads of one event-loop turn', () => {
     } finally {
       await store.close();
       client.disconnect();
+    }
+  });
+
+  it('go key by key, each with its own outcome, when an ACL refuses MGET', async () => {
+    const raw = new Redis(redisServer.url);
+    await raw.acl('SETUSER', 'no-mget', 'on', '>pw', '~*', '&*', '+@all', '-mget');
+    const logger = recordingLogger();
+    const url = new URL(redisServer.url);
+    url.username = 'no-mget';
+    url.password = 'pw';
+    const store = new RedisSessionStore(url.href, { logger });
+    try {
+      await raw.set('acl-a', session(7));
+      await raw.rpush('acl-list', 'a');
+      for (let turn = 0; turn < 2; turn++) {
+        const [a, missing, list] = await Promise.allSettled([
+          store.get('acl-a'),
+          store.get('acl-missing'),
+          store.get('acl-list'),
+        ]);
+        assert.deepEqual(a, { status: 'fulfilled', value: { credentials: 'dXNlcjpwYXNz7' } });
+        assert.deepEqual(missing, { status: 'fulfilled', value: undefined });
+        assert.ok(list.status === 'rejected' && isCode('ERR_SESSION_MALFORMED')(list.reason));
+      }
+      const refusals = logger.lines.filter((line) => line.includes('Redis refuses MGET'));
+      assert.deepEqual(refusals.length, 1, logger.lines.join('\n'));
+      assert.match(refusals[0] ?? '', /NOPERM/);
+    } finally {
+      await store.close();
+      await raw.acl('DELUSER', 'no-mget');
+      raw.disconnect();
     }
   });
 });
