@@ -48,4 +48,21 @@ describe('the published package', () => {
     assert.equal(manifest.homepage, `${home}#readme`);
     assert.equal(manifest.bugs.url, `${home}/issues`);
   });
+
+  it('loads prom-client only when metrics are asked for', async () => {
+    // A fresh process: this one has loaded prom-client through the metrics tests' imports.
+    const probe = `
+      import { createRequire } from 'node:module';
+      const loaded = () => Object.keys(createRequire(import.meta.url).cache).some((path) => path.includes('/prom-client/'));
+      const { authProxy, createMetrics } = await import('./dist/index.js');
+      authProxy({ target: 'http://127.0.0.1:1', jwtKey: 'a-key-of-thirty-two-characters!!', redis: 'redis://127.0.0.1:1' }).close();
+      const before = loaded();
+      createMetrics();
+      console.log(JSON.stringify([before, loaded()]));
+    `;
+    const { stdout } = await run(process.execPath, ['--input-type=module', '-e', probe], {
+      cwd: repo,
+    });
+    assert.deepEqual(JSON.parse(stdout), [false, true]);
+  });
 });
