@@ -1,9 +1,30 @@
-// A benchmark process (subject, backend or load generator) forked with tsx and driven over IPC.
+// A benchmark process (subject, backend or load generator) forked and driven over IPC.
 import { fork } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import ts from 'typescript';
 
 const TSX = import.meta.resolve('tsx');
+
+/**
+ * A TypeScript script of this folder as plain JavaScript beside it (`.<name>.mjs`, not committed),
+ * for processes that are measured: run through tsx, a process also carries tsx's module loader,
+ * which runs on a thread of its own (about 30 MB of RSS, and more the more modules it loads).
+ *
+ * @example
+ * new Child(plainScript('./subject.ts'), [spec]);
+ */
+export function plainScript(script: string): string {
+  const source = new URL(script, import.meta.url);
+  const target = new URL(`.${script.replace(/^\.\//, '').replace(/\.ts$/, '')}.mjs`, source);
+  const { outputText } = ts.transpileModule(readFileSync(source, 'utf8'), {
+    compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 },
+    fileName: fileURLToPath(source),
+  });
+  writeFileSync(target, outputText);
+  return `./${target.pathname.split('/').pop() ?? ''}`;
+}
 
 /** A child process speaking IPC, with one outstanding question at a time. */
 export class Child {
@@ -11,9 +32,10 @@ export class Child {
   #waiting: ((message: unknown) => void) | undefined;
   #exited: Promise<void>;
 
+  /** `script`: a `.ts` file of this folder runs through tsx, a `.mjs` one (see plainScript) as is. */
   constructor(script: string, args: string[], execArgv: string[] = []) {
     this.process = fork(fileURLToPath(new URL(script, import.meta.url)), args, {
-      execArgv: ['--import', TSX, ...execArgv],
+      execArgv: script.endsWith('.ts') ? ['--import', TSX, ...execArgv] : execArgv,
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
     this.process.on('message', (message) => {

@@ -17,7 +17,7 @@ import { fileURLToPath } from 'node:url';
 import jwt from 'jsonwebtoken';
 import { RedisSessionStore } from '../lib/index.js';
 import { startRedis } from '../test/helpers/redis-server.js';
-import { Child } from './child.js';
+import { Child, plainScript } from './child.js';
 import type { LoadJob, LoadResult } from './load.js';
 import { startRelay } from './relay.js';
 import { markdownReport, svgChart } from './report.js';
@@ -273,7 +273,8 @@ try {
   );
   await seed.close();
 
-  const backendChild = new Child('./subject.ts', [JSON.stringify({ kind: 'backend' })]);
+  const subjectScript = plainScript('./subject.ts');
+  const backendChild = new Child(subjectScript, [JSON.stringify({ kind: 'backend' })]);
   children.push(backendChild);
   const backendReady = await backendChild.next<SubjectMessage>();
   if (backendReady.type !== 'ready') throw new Error('backend did not start');
@@ -292,12 +293,11 @@ try {
         running.push({ subject, child: backendChild, url: urls.backend });
         return;
       }
-      // One file per thread (the module loader has its own): the largest one is the main thread.
       const profile = PROFILE.has(subject.id)
         ? ['--cpu-prof', '--cpu-prof-dir', join(OUT, 'profiles', subject.id)]
         : [];
       const child = new Child(
-        './subject.ts',
+        subjectScript,
         [JSON.stringify(subject.spec(urls))],
         [...profile, ...NODE_ARGS],
       );
