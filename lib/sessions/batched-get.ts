@@ -22,10 +22,10 @@ interface Read<T> {
  * Every read still reaches Redis after it was asked for: the batch leaves in the `setImmediate`
  * after the turn that filled it, so no answer is older than the request that needs it. `MGET`
  * answers nil both for a missing key and for a key of another type, where `GET` fails with
- * WRONGTYPE: each nil is asked again with `GET`, so a read means the same in a batch as alone.
- * When Redis answers the `MGET` itself with an error, every read of it is asked again with `GET`;
- * when that error says the command is not allowed (an ACL) or unknown, later batches are read key
- * by key, said once to `logger`.
+ * WRONGTYPE: the nils are asked again with `GET`s (pipelined: one write), so a read means the same
+ * in a batch as alone. When Redis answers the `MGET` itself with an error, its reads are asked
+ * again the same way; when that error says the command is not allowed (an ACL) or unknown, later
+ * batches go as pipelined `GET`s from the start, said once to `logger`.
  *
  * @example
  * const reads = new BatchedGet(redis, (raw) => raw ?? 'none', (cause) => new Error('down', { cause }), console);
@@ -76,7 +76,7 @@ export class BatchedGet<T> {
     for (let start = 0; start < pending.length; start += MAX_KEYS) {
       const reads = pending.slice(start, start + MAX_KEYS);
       if (reads.length > 1 && !this.#mgetRefused) this.#getMany(reads);
-      else for (const read of reads) this.#getOne(read);
+      else this.#getEach(reads);
     }
   };
 
@@ -87,11 +87,13 @@ export class BatchedGet<T> {
     ).then(
       (values) => {
         const list = values as (string | null)[];
+        const nils: Read<T>[] = [];
         reads.forEach((read, i) => {
           const raw = list[i] ?? null;
-          if (raw === null) this.#getOne(read);
+          if (raw === null) nils.push(read);
           else this.#settle(read, raw);
         });
+        if (nils.length > 0) this.#getEach(nils);
       },
       (cause: unknown) => {
         if (!(cause instanceof (ReplyError as typeof Error))) {
@@ -104,18 +106,38 @@ export class BatchedGet<T> {
             `express-auth-proxy: Redis refuses MGET (${cause.message.split(' ')[0] ?? ''}): session reads go key by key`,
           );
         }
-        for (const read of reads) this.#getOne(read);
+        this.#getEach(reads);
       },
     );
   }
 
-  #getOne(read: Read<T>): void {
-    this.#send('get', [read.key]).then(
-      (raw) => {
-        this.#settle(read, raw as string | null);
+  // Each read with a GET of its own, so that each gets its own answer (WRONGTYPE included).
+  #getEach(reads: Read<T>[]): void {
+    const [first] = reads;
+    if (reads.length === 1 && first !== undefined) {
+      this.#send('get', [first.key]).then(
+        (raw) => {
+          this.#settle(first, raw as string | null);
+        },
+        (cause: unknown) => {
+          first.reject(this.#failure(cause));
+        },
+      );
+      return;
+    }
+    // A pipeline of the client: its keyPrefix applies, and the GETs leave in one write.
+    const pipeline = this.#client.pipeline();
+    for (const read of reads) pipeline.get(read.key);
+    pipeline.exec().then(
+      (results) => {
+        reads.forEach((read, i) => {
+          const [err, raw] = results?.[i] ?? [new Error('no reply in the pipeline')];
+          if (err === null) this.#settle(read, raw as string | null);
+          else read.reject(this.#failure(err));
+        });
       },
       (cause: unknown) => {
-        read.reject(this.#failure(cause));
+        for (const read of reads) read.reject(this.#failure(cause));
       },
     );
   }

@@ -64,6 +64,7 @@ describe('RedisSessionStore reads of one event-loop turn', () => {
       await raw.set('good', session(1));
       await raw.set('json', 'not json');
       await raw.rpush('list', 'a');
+      await raw.config('RESETSTAT');
       const [missing, good, json, list, again] = await Promise.allSettled([
         store.get('missing'),
         store.get('good'),
@@ -71,6 +72,9 @@ describe('RedisSessionStore reads of one event-loop turn', () => {
         store.get('list'),
         store.get('good'),
       ]);
+      // One MGET, then its two nils (missing, list) again as GETs, pipelined.
+      const calls = await commandCalls(raw);
+      assert.deepEqual([calls.mget, calls.get], [1, 2]);
       assert.deepEqual(missing, { status: 'fulfilled', value: undefined });
       assert.deepEqual(good, { status: 'fulfilled', value: { credentials: 'dXNlcjpwYXNz1' } });
       assert.deepEqual(again, good);
@@ -125,10 +129,15 @@ describe('RedisSessionStore reads of one event-loop turn', () => {
     try {
       await raw.set('app:session:a', session(5));
       await raw.set('app:session:b', session(6));
-      const [a, b, c] = await Promise.all([store.get('a'), store.get('b'), store.get('c')]);
-      assert.equal(a?.credentials, 'dXNlcjpwYXNz5');
-      assert.equal(b?.credentials, 'dXNlcjpwYXNz6');
-      assert.equal(c, undefined);
+      // Only a GET under the prefix finds this list (WRONGTYPE); unprefixed, it would find nothing.
+      await raw.rpush('app:session:c', 'x');
+      const [a, b, c, d] = await Promise.allSettled(
+        ['a', 'b', 'c', 'd'].map((sid) => store.get(sid)),
+      );
+      assert.deepEqual(a, { status: 'fulfilled', value: { credentials: 'dXNlcjpwYXNz5' } });
+      assert.deepEqual(b, { status: 'fulfilled', value: { credentials: 'dXNlcjpwYXNz6' } });
+      assert.ok(c.status === 'rejected' && isCode('ERR_SESSION_MALFORMED')(c.reason));
+      assert.deepEqual(d, { status: 'fulfilled', value: undefined });
       assert.equal(await store.get('a').then((s) => s?.credentials), 'dXNlcjpwYXNz5');
     } finally {
       await store.close();
