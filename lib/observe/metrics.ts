@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createRequire } from 'node:module';
 import type { Request, RequestHandler, Response } from 'express';
 import type { Plugin } from 'http-proxy-middleware';
-import { createRequire } from 'node:module';
 import type { Counter, Histogram, Registry } from 'prom-client';
 import type { AuthProxyError } from '../errors.js';
 import type { Responder } from '../chain/respond.js';
