@@ -131,9 +131,12 @@ describe('RedisSessionStore reads of one event-loop turn', () => {
       await raw.set('app:session:b', session(6));
       // Only a GET under the prefix finds this list (WRONGTYPE); unprefixed, it would find nothing.
       await raw.rpush('app:session:c', 'x');
-      const [a, b, c, d] = await Promise.allSettled(
-        ['a', 'b', 'c', 'd'].map((sid) => store.get(sid)),
-      );
+      const [a, b, c, d] = await Promise.allSettled([
+        store.get('a'),
+        store.get('b'),
+        store.get('c'),
+        store.get('d'),
+      ]);
       assert.deepEqual(a, { status: 'fulfilled', value: { credentials: 'dXNlcjpwYXNz5' } });
       assert.deepEqual(b, { status: 'fulfilled', value: { credentials: 'dXNlcjpwYXNz6' } });
       assert.ok(c.status === 'rejected' && isCode('ERR_SESSION_MALFORMED')(c.reason));
