@@ -1,11 +1,15 @@
-import { Command, ReplyError } from 'ioredis';
+// Not the global: a test's fake timers (which replace globalThis.setImmediate) must not hold reads.
+import { setImmediate } from 'node:timers';
+import { Command } from 'ioredis';
 import type { Redis } from 'ioredis';
 import type { Logger } from '../logger.js';
 
 // One reply stays a modest buffer, and one slow batch never holds thousands of requests.
 const MAX_KEYS = 256;
 // The command itself, not one of its keys, is what an ACL or a Redis-speaking proxy turned down.
-const REFUSED_COMMAND = /^(NOPERM .*'mget' command|ERR unknown command)/i;
+const REFUSED_COMMAND = /^(NOPERM .*'mget' command|ERR unknown command|ERR unsupported command)/i;
+// An ACL that allows MGET but not one of its keys: each GET then gets its own answer.
+const REFUSED_KEY = /^NOPERM /;
 
 interface Read<T> {
   key: string;
@@ -23,9 +27,10 @@ interface Read<T> {
  * after the turn that filled it, so no answer is older than the request that needs it. `MGET`
  * answers nil both for a missing key and for a key of another type, where `GET` fails with
  * WRONGTYPE: the nils are asked again with `GET`s (pipelined: one write), so a read means the same
- * in a batch as alone. When Redis answers the `MGET` itself with an error, its reads are asked
- * again the same way; when that error says the command is not allowed (an ACL) or unknown, later
- * batches go as pipelined `GET`s from the start, said once to `logger`.
+ * in a batch as alone. When an ACL refuses one of an `MGET`'s keys, its reads are asked again the
+ * same way; when it refuses the command itself (or Redis does not know it), they are too, and
+ * later batches go as pipelined `GET`s from the start, said once to `logger`. Any other error
+ * fails every read of the batch.
  *
  * @example
  * const reads = new BatchedGet(redis, (raw) => raw ?? 'none', (cause) => new Error('down', { cause }), console);
@@ -56,7 +61,7 @@ export class BatchedGet<T> {
     this.#decode = decode;
     this.#failure = failure;
     this.#logger = logger;
-    const { keyPrefix } = client.options;
+    const keyPrefix = (client.options as { keyPrefix?: string } | undefined)?.keyPrefix;
     this.#commandOptions =
       keyPrefix === undefined || keyPrefix === ''
         ? { replyEncoding: 'utf8' }
@@ -81,11 +86,23 @@ export class BatchedGet<T> {
   };
 
   #getMany(reads: Read<T>[]): void {
-    this.#send(
-      'mget',
-      reads.map((read) => read.key),
-    ).then(
+    let reply: Promise<unknown>;
+    try {
+      reply = this.#send(
+        'mget',
+        reads.map((read) => read.key),
+      );
+    } catch (cause) {
+      // A client that throws instead of rejecting still fails these reads, and only these.
+      this.#fail(reads, cause);
+      return;
+    }
+    reply.then(
       (values) => {
+        if (!Array.isArray(values)) {
+          this.#fail(reads, new Error('MGET answered something else than an array'));
+          return;
+        }
         const list = values as (string | null)[];
         const nils: Read<T>[] = [];
         reads.forEach((read, i) => {
@@ -96,23 +113,36 @@ export class BatchedGet<T> {
         if (nils.length > 0) this.#getEach(nils);
       },
       (cause: unknown) => {
-        if (!(cause instanceof (ReplyError as typeof Error))) {
-          for (const read of reads) read.reject(this.#failure(cause));
-          return;
+        // By name: a borrowed client may come from another copy of ioredis.
+        const message = cause instanceof Error && cause.name === 'ReplyError' ? cause.message : '';
+        if (REFUSED_COMMAND.test(message)) {
+          if (!this.#mgetRefused) {
+            this.#mgetRefused = true;
+            this.#logger.warn(
+              `express-auth-proxy: Redis refuses MGET (${message.split(' ')[0] ?? ''}): session reads go as pipelined GETs until the process restarts`,
+            );
+          }
+          this.#getEach(reads);
+        } else if (REFUSED_KEY.test(message)) {
+          this.#getEach(reads);
+        } else {
+          // Down, loading, failing over: every GET would meet the same answer.
+          this.#fail(reads, cause);
         }
-        if (!this.#mgetRefused && REFUSED_COMMAND.test(cause.message)) {
-          this.#mgetRefused = true;
-          this.#logger.warn(
-            `express-auth-proxy: Redis refuses MGET (${cause.message.split(' ')[0] ?? ''}): session reads go key by key`,
-          );
-        }
-        this.#getEach(reads);
       },
     );
   }
 
   // Each read with a GET of its own, so that each gets its own answer (WRONGTYPE included).
   #getEach(reads: Read<T>[]): void {
+    try {
+      this.#sendEach(reads);
+    } catch (cause) {
+      this.#fail(reads, cause);
+    }
+  }
+
+  #sendEach(reads: Read<T>[]): void {
     const [first] = reads;
     if (reads.length === 1 && first !== undefined) {
       this.#send('get', [first.key]).then(
@@ -137,9 +167,13 @@ export class BatchedGet<T> {
         });
       },
       (cause: unknown) => {
-        for (const read of reads) read.reject(this.#failure(cause));
+        this.#fail(reads, cause);
       },
     );
+  }
+
+  #fail(reads: Read<T>[], cause: unknown): void {
+    for (const read of reads) read.reject(this.#failure(cause));
   }
 
   #settle(read: Read<T>, raw: string | null): void {
