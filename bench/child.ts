@@ -1,7 +1,7 @@
 // A benchmark process (subject, backend or load generator) forked and driven over IPC.
 import { fork } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
 
@@ -16,13 +16,18 @@ const TSX = import.meta.resolve('tsx');
  * new Child(plainScript('./subject.ts'), [spec]);
  */
 export function plainScript(script: string): string {
+  if (!/^\.\/[\w-]+\.ts$/.test(script))
+    throw new Error(`bench: ${script} is not a script of bench/`);
   const source = new URL(script, import.meta.url);
   const target = new URL(`.${script.replace(/^\.\//, '').replace(/\.ts$/, '')}.mjs`, source);
   const { outputText } = ts.transpileModule(readFileSync(source, 'utf8'), {
     compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 },
     fileName: fileURLToPath(source),
   });
-  writeFileSync(target, outputText);
+  // Whole or not at all: another run may be starting a child from it at this moment.
+  const partial = new URL(`${target.href}.${String(process.pid)}`);
+  writeFileSync(partial, outputText);
+  renameSync(partial, target);
   return `./${target.pathname.split('/').pop() ?? ''}`;
 }
 
