@@ -5,7 +5,7 @@ import { BatchedGet } from './batched-get.js';
 import { silentLogger } from '../logger.js';
 import type { Logger } from '../logger.js';
 import { watchConnection } from './connection-watch.js';
-import { misdirection, openRedis } from './redis-topology.js';
+import { isCluster, misdirection, openRedis } from './redis-topology.js';
 import type { RedisTopology } from './redis-topology.js';
 import { checkTtl, parseSession, serializeSession } from './session-store.js';
 import type { Session, SessionStore } from './session-store.js';
@@ -62,7 +62,7 @@ export class RedisSessionStore implements SessionStore {
       this.#owned = false;
     }
     this.#unwatch = watchConnection(this.client, logger, this.#owned);
-    this.#reads = this.client.isCluster
+    this.#reads = isCluster(this.client)
       ? undefined
       : new BatchedGet(this.client as Redis, sessionOf, readFailure, logger);
   }

@@ -168,6 +168,11 @@ export function sentinelRedisOptions(
   };
 }
 
+/** True for an ioredis Cluster, recognised by shape like the rest of the option checks. */
+export function isCluster(client: unknown): boolean {
+  return (client as { isCluster?: unknown }).isCluster === true;
+}
+
 /** Opens the client of a URL or a topology, with the request-path settings above. */
 export function openRedis(source: string | RedisTopology, commandTimeout: number): RedisClient {
   const options = requestPathRedisOptions(commandTimeout);

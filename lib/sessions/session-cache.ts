@@ -3,7 +3,7 @@ import { LRUCache } from 'lru-cache';
 import { silentLogger } from '../logger.js';
 import type { Logger } from '../logger.js';
 import { RedisSessionStore } from './redis-session-store.js';
-import { requestPathRedisOptions, sentinelRedisOptions } from './redis-topology.js';
+import { isCluster, requestPathRedisOptions, sentinelRedisOptions } from './redis-topology.js';
 import type { RedisSentinelConfig } from './redis-topology.js';
 import type { RedisClient } from './redis-session-store.js';
 import type { InvalidationListener, Session, SessionStore } from './session-store.js';
@@ -72,11 +72,6 @@ export function checkSessionCacheSettings(
     }
   }
   return settings as Required<SessionCacheSettings>;
-}
-
-/** True for an ioredis Cluster, recognised by shape like the rest of the option checks. */
-export function isCluster(client: unknown): boolean {
-  return (client as { isCluster?: unknown }).isCluster === true;
 }
 
 interface Entry {
