@@ -8,8 +8,8 @@ import type { Logger } from '../logger.js';
 const MAX_KEYS = 256;
 // The command itself, not one of its keys, is what an ACL or a Redis-speaking proxy turned down.
 const REFUSED_COMMAND = /^(NOPERM .*'mget' command|ERR unknown command|ERR unsupported command)/i;
-// An ACL that allows MGET but not one of its keys: each GET then gets its own answer.
-const REFUSED_KEY = /^NOPERM /;
+// Any refusal by an ACL, of the command or of one of its keys: each GET then gets its own answer.
+const REFUSED = /^(NOPERM |ERR unknown command|ERR unsupported command)/i;
 
 interface Read<T> {
   key: string;
@@ -115,20 +115,18 @@ export class BatchedGet<T> {
       (cause: unknown) => {
         // By name: a borrowed client may come from another copy of ioredis.
         const message = cause instanceof Error && cause.name === 'ReplyError' ? cause.message : '';
-        if (REFUSED_COMMAND.test(message)) {
-          if (!this.#mgetRefused) {
-            this.#mgetRefused = true;
-            this.#logger.warn(
-              `express-auth-proxy: Redis refuses MGET (${message.split(' ')[0] ?? ''}): session reads go as pipelined GETs until the process restarts`,
-            );
-          }
-          this.#getEach(reads);
-        } else if (REFUSED_KEY.test(message)) {
-          this.#getEach(reads);
-        } else {
+        if (!REFUSED.test(message)) {
           // Down, loading, failing over: every GET would meet the same answer.
           this.#fail(reads, cause);
+          return;
         }
+        if (!this.#mgetRefused && REFUSED_COMMAND.test(message)) {
+          this.#mgetRefused = true;
+          this.#logger.warn(
+            `express-auth-proxy: Redis refuses MGET (${message.split(' ')[0] ?? ''}): session reads go as pipelined GETs until the process restarts`,
+          );
+        }
+        this.#getEach(reads);
       },
     );
   }
@@ -150,7 +148,7 @@ export class BatchedGet<T> {
           this.#settle(first, raw as string | null);
         },
         (cause: unknown) => {
-          first.reject(this.#failure(cause));
+          this.#fail(reads, cause);
         },
       );
       return;
