@@ -16,10 +16,11 @@ const TSX = import.meta.resolve('tsx');
  * new Child(plainScript('./subject.ts'), [spec]);
  */
 export function plainScript(script: string): string {
-  if (!/^\.\/[\w-]+\.ts$/.test(script))
-    throw new Error(`bench: ${script} is not a script of bench/`);
+  const name = /^\.\/([\w-]+)\.ts$/.exec(script)?.[1];
+  if (name === undefined) throw new Error(`bench: ${script} is not a script of bench/`);
   const source = new URL(script, import.meta.url);
-  const target = new URL(`.${script.replace(/^\.\//, '').replace(/\.ts$/, '')}.mjs`, source);
+  const plain = `./.${name}.mjs`;
+  const target = new URL(plain, import.meta.url);
   const { outputText } = ts.transpileModule(readFileSync(source, 'utf8'), {
     compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 },
     fileName: fileURLToPath(source),
@@ -28,7 +29,7 @@ export function plainScript(script: string): string {
   const partial = new URL(`${target.href}.${String(process.pid)}`);
   writeFileSync(partial, outputText);
   renameSync(partial, target);
-  return `./${target.pathname.split('/').pop() ?? ''}`;
+  return plain;
 }
 
 /** A child process speaking IPC, with one outstanding question at a time. */

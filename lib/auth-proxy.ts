@@ -1,6 +1,6 @@
+import type { ServerResponse } from 'node:http';
 import { checkRequest, refuseWebSockets } from './chain/check-request.js';
 import { compose } from './chain/compose.js';
-import type { ServerResponse } from 'node:http';
 import type { ErrorRequestHandler, RequestHandler } from 'express';
 import { toAuthProxyError } from './errors.js';
 import { resolveOptions } from './options.js';
